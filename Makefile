@@ -1,0 +1,56 @@
+# keysmith. `make run` brings up everything locally; `make test` runs every test.
+SHELL := /bin/bash
+GO ?= go
+TEMPORAL_CLI_VERSION := v1.5.1
+STATICCHECK_VERSION := v0.8.2
+WORKFLOWCHECK_VERSION := v0.6.0
+
+BIN := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+
+.PHONY: run build test unit lint bench postgres tools history clean
+
+## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
+run: build bin/temporal postgres
+	bin/keysmith dev
+
+build:
+	$(GO) build -o bin/keysmith ./cmd/keysmith
+
+## test: lint, then every test (unit, replay, end to end) with the race detector
+test: bin/temporal postgres lint
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+## unit: the tests that need neither Postgres nor Temporal
+unit:
+	$(GO) test -race -count=1 ./license/ ./shareit/ ./mail/... ./config/ ./workflows/
+
+lint: bin/staticcheck bin/workflowcheck
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+	bin/staticcheck ./...
+	bin/workflowcheck ./workflows/...
+
+## bench: to-key latency and throughput against a bare Temporal round trip
+bench: bin/temporal postgres
+	$(GO) run ./cmd/keysmith-load -n 300 -c 1,8
+
+bin/temporal:
+	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
+
+bin/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+bin/workflowcheck:
+	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+## postgres: start the local PostgreSQL cluster if it is not answering
+postgres:
+	@scripts/ensure-postgres.sh
+
+## history: re-record the replay test's history from a real run
+history: bin/temporal postgres
+	KEYSMITH_RECORD_HISTORY=$(CURDIR)/workflows/testdata/issue_license.json $(GO) test -count=1 -run TestNewOrderEndToEnd ./e2e/
+
+clean:
+	rm -rf bin .data

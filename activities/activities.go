@@ -1,0 +1,197 @@
+// Package activities holds the side effects of keysmith's workflows: key
+// signing, Postgres writes and the buyer's email.
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/mail"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/keysmith/keysmith/license"
+	kmail "github.com/keysmith/keysmith/mail"
+	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/store"
+)
+
+// EmailAttempts bounds the retries of a transient mail failure (about an
+// hour with the workflow's backoff) before the email is parked.
+const EmailAttempts = 20
+
+// Activities holds the dependencies of every activity. Workflows refer to
+// its methods through a nil *Activities, so the compiler checks the names.
+type Activities struct {
+	Signer    *license.SigningKey
+	Store     *store.Store
+	Mailer    kmail.Sender
+	Templates *kmail.Templates
+	From      string
+	ReplyTo   string
+}
+
+// GenerateKeys signs the order line's keys. The result depends only on the
+// line and the signing key: each key's serial comes from the line's ID and
+// position, so signing again gives the same keys.
+func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.Key, error) {
+	if a.Signer == nil {
+		return nil, errors.New("no signing key configured")
+	}
+	model, err := license.ParseModel(line.Model)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
+	}
+	keys := make([]order.Key, line.KeyCount)
+	for i := range keys {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", line.ID(), i+1))
+		serial := binary.BigEndian.Uint64(sum[:8])
+		k, err := license.Sign(*a.Signer, license.Claims{
+			Product:  line.Product.ID,
+			Major:    line.Product.Major,
+			Minor:    line.Product.Minor,
+			Features: line.Features,
+			Seats:    uint32(line.Seats),
+			Model:    model,
+			Issued:   line.IssueDate(),
+			Expires:  line.ExpiryDate(),
+			Serial:   serial,
+		})
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
+		}
+		keys[i] = order.Key{Key: k, Serial: fmt.Sprintf("%016x", serial), Seats: line.Seats}
+	}
+	return keys, nil
+}
+
+// SaveOrder upserts the customer and stores the order line with its keys.
+func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []order.Key) error {
+	c := line.Customer
+	var expires *time.Time
+	if e := line.ExpiryDate(); !e.IsZero() {
+		expires = &e
+	}
+	o := &store.Order{
+		Provider:     line.Provider,
+		PurchaseID:   line.PurchaseID,
+		RunningNo:    line.RunningNo,
+		ProductID:    line.Product.ID,
+		Major:        line.Product.Major,
+		Minor:        line.Product.Minor,
+		ProductName:  line.Product.Name,
+		Quantity:     line.Quantity,
+		Features:     shareit.FormatFeatures(line.Features),
+		LicenseModel: line.Model,
+		ExpiresAt:    expires,
+		OrderDate:    line.OrderDate,
+		Fields:       nonNil(line.Fields),
+		Args:         nonNil(line.Args),
+		WorkflowID:   activity.GetInfo(ctx).WorkflowExecution.ID,
+	}
+	rows := make([]store.LicenseKey, len(keys))
+	for i, k := range keys {
+		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
+	}
+	customer := &store.Customer{
+		Email: c.Email, Name: c.Name, Company: c.Company,
+		Street: c.Street, City: c.City, Zip: c.Zip, State: c.State,
+		Country: c.Country, ISOCode: c.ISOCode, Phone: c.Phone,
+	}
+	return a.Store.SaveOrder(ctx, customer, o, rows)
+}
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// EmailRequest is the input of SendEmail.
+type EmailRequest struct {
+	Line           order.Line
+	Keys           []order.Key
+	To             string
+	IdempotencyKey string
+}
+
+// SendEmail mails the keys to the buyer and records the outcome on the
+// order. Transient failures (rate limit, 5xx, network) are retried, with
+// Resend's Retry-After when it gives one; permanent ones are not.
+func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, error) {
+	l := req.Line
+	subject, text, html, err := a.Templates.Render(l.Email.Template, kmail.Data{
+		Keys:         order.Keys(req.Keys),
+		ProductName:  l.Product.Name,
+		ProductID:    l.Product.ID,
+		Major:        l.Product.Major,
+		Minor:        l.Product.Minor,
+		OrderID:      l.PurchaseID,
+		OrderDate:    l.OrderDate,
+		Seats:        l.Seats * len(req.Keys),
+		Features:     shareit.FormatFeatures(l.Features),
+		FeatureNames: l.Product.FeatureNames,
+		LicenseModel: l.Model,
+		Expires:      l.ExpiryDate(),
+		FullName:     l.Customer.Name,
+		Email:        req.To,
+		Company:      l.Customer.Company,
+	})
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError("render email: "+err.Error(), "Template", nil)
+	}
+	id, err := a.Mailer.Send(ctx, kmail.Message{
+		From:           a.From,
+		To:             req.To,
+		ReplyTo:        a.ReplyTo,
+		Subject:        subject,
+		Text:           text,
+		HTML:           html,
+		IdempotencyKey: req.IdempotencyKey,
+	})
+	if err != nil {
+		return "", a.mailFailure(ctx, l, err)
+	}
+	if err := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "sent", id); err != nil {
+		// The mail is out; the idempotency key makes the retry send nothing.
+		return "", err
+	}
+	return id, nil
+}
+
+// mailFailure classifies a send error for Temporal and, when the workflow
+// is about to park, records the failure on the order.
+func (a *Activities) mailFailure(ctx context.Context, l order.Line, err error) error {
+	var me *kmail.Error
+	if !errors.As(err, &me) {
+		me = &kmail.Error{Reason: err.Error()}
+	}
+	info := activity.GetInfo(ctx)
+	last := me.Permanent || (info.RetryPolicy != nil && info.RetryPolicy.MaximumAttempts > 0 &&
+		info.Attempt >= info.RetryPolicy.MaximumAttempts)
+	if last {
+		if serr := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "failed", ""); serr != nil {
+			activity.GetLogger(ctx).Warn("Record email failure", "error", serr)
+		}
+	}
+	if me.Permanent {
+		return temporal.NewNonRetryableApplicationError(me.Error(), "MailPermanent", nil)
+	}
+	return temporal.NewApplicationErrorWithOptions(me.Error(), "MailTransient",
+		temporal.ApplicationErrorOptions{NextRetryDelay: me.RetryAfter})
+}
+
+// ValidAddress reports whether s is a plain email address. Workflows call
+// it: net/mail logs only in its debug build, so parsing is deterministic.
+//
+//workflowcheck:ignore
+func ValidAddress(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}

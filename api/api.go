@@ -1,0 +1,134 @@
+// Package api serves the storefront's key-generator calls: QLM-compatible
+// URLs that answer with license keys in plain text.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.temporal.io/sdk/client"
+
+	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/store"
+)
+
+// Deps is what the API needs.
+type Deps struct {
+	Config   *config.Config
+	Store    *store.Store
+	Temporal client.Client
+	// Templates tells which email templates exist (is_emailtemplate).
+	Templates interface{ Has(name string) bool }
+	// TaskQueue is the worker's task queue (workflows.TaskQueue).
+	TaskQueue string
+	// KeyTimeout bounds the wait for a key; the storefront's own timeout
+	// is not published, so keep it well below ten seconds.
+	KeyTimeout time.Duration
+	// TrustProxy takes the caller's address from X-Forwarded-For (for the
+	// IP allow-list behind a reverse proxy).
+	TrustProxy bool
+	Log        *slog.Logger
+}
+
+// NewHandler returns all routes. Paths are matched without regard to case,
+// as IIS, where QLM runs, does.
+func NewHandler(d Deps) http.Handler {
+	r := mux.NewRouter()
+	methods := []string{http.MethodGet, http.MethodPost}
+	r.Handle("/qlmservice.asmx/getactivationkey", keyGenerator(d, false)).Methods(methods...)
+	r.Handle("/qlmservice.asmx/getactivationkeywithexpirydate", keyGenerator(d, false)).Methods(methods...)
+	r.Handle("/qlmservice.asmx/qlmwebhookhandler", keyGenerator(d, true)).Methods(methods...)
+	r.Handle("/healthz", health(d)).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		plainError(w, http.StatusNotFound, "no such endpoint")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		plainError(w, http.StatusMethodNotAllowed, "use GET or POST")
+	})
+	return accessLog(d.Log, lowerPath(r))
+}
+
+func lowerPath(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.URL.Path = strings.ToLower(r.URL.Path)
+		r.URL.RawPath = ""
+		next.ServeHTTP(w, r)
+	})
+}
+
+// health answers 200 when Postgres answers; Temporal's health shows in the
+// worker and in every order.
+func health(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.DB.PingContext(ctx); err != nil {
+			d.Log.Warn("Health check", "error", err)
+			plainError(w, http.StatusServiceUnavailable, "database unavailable")
+			return
+		}
+		writePlain(w, http.StatusOK, "ok")
+	})
+}
+
+// plainError answers with a one-line reason, as the storefront expects.
+func plainError(w http.ResponseWriter, status int, reason string) {
+	writePlain(w, status, reason)
+}
+
+func writePlain(w http.ResponseWriter, status int, body string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body + "\n"))
+}
+
+// clientAddr is the caller's IP address.
+func clientAddr(r *http.Request, trustProxy bool) netip.Addr {
+	if trustProxy {
+		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
+			first, _, _ := strings.Cut(xff, ",")
+			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+				return a
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	a, _ := netip.ParseAddr(host)
+	return a
+}
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	w.status = status
+	w.ResponseWriter.WriteHeader(status)
+}
+
+// accessLog logs every call without its query string: QLM-style URLs carry
+// the provider's password there.
+func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		log.Info("HTTP", "method", r.Method, "path", r.URL.Path, "status", sw.status,
+			"ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+	})
+}
+
+var errTimeout = errors.New("key generation is taking too long; try again")

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/internal/app"
+	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/store"
+)
+
+func runServe(ctx context.Context) error {
+	a, err := openApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Serve(ctx)
+}
+
+func runWorker(ctx context.Context) error {
+	a, err := openApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.RunWorker(ctx)
+}
+
+func openApp(ctx context.Context) (*app.App, error) {
+	e, err := app.LoadEnv()
+	if err != nil {
+		return nil, err
+	}
+	return app.Open(ctx, e)
+}
+
+func runMigrate(ctx context.Context, stdout io.Writer) error {
+	e, err := app.LoadEnv()
+	if err != nil {
+		return err
+	}
+	db, err := store.Open(e.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := store.Migrate(ctx, db)
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdout, "database is up to date")
+	}
+	for _, name := range applied {
+		fmt.Fprintln(stdout, "applied", name)
+	}
+	return nil
+}
+
+func runKeygen(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keygen", flag.ContinueOnError)
+	dir := fs.String("dir", ".data/keys", "directory for signing-<id>.pem and public-<id>.pem")
+	id := fs.Uint("id", 1, "key id (1-65535); rotate by adding a key with a higher id")
+	if err := fs.Parse(args); err != nil {
+		return errUsage
+	}
+	if *id == 0 || *id > 0xffff {
+		return errors.New("keygen: -id must be 1-65535")
+	}
+	if err := os.MkdirAll(*dir, 0o700); err != nil {
+		return err
+	}
+	k, err := license.GenerateSigningKey(uint16(*id))
+	if err != nil {
+		return err
+	}
+	if err := license.WriteKeyPair(*dir, k); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s/signing-%d.pem (secret: the worker signs with it) and %s/public-%d.pem (ship it in your app)\n", *dir, *id, *dir, *id)
+	return nil
+}
+
+func runVerify(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
+	dir := fs.String("keys", envOr("KEYSMITH_KEYS_DIR", ".data/keys"), "directory with public-*.pem (or signing-*.pem)")
+	if err := fs.Parse(args); err != nil || fs.NArg() != 1 {
+		return errUsage
+	}
+	_, ring, err := license.LoadDir(*dir)
+	if err != nil {
+		return err
+	}
+	c, err := ring.Verify(fs.Arg(0))
+	if err != nil {
+		return fmt.Errorf("key is not valid: %w", err)
+	}
+	expires := "never"
+	if !c.Expires.IsZero() {
+		expires = c.Expires.Format(time.DateOnly)
+		if c.Expired(time.Now()) {
+			expires += " (expired)"
+		}
+	}
+	fmt.Fprintf(stdout, "valid key\nproduct:  %d %d.%d\nfeatures: %s\nseats:    %d\nmodel:    %s\nissued:   %s\nexpires:  %s\nserial:   %016x\nkey id:   %d\n",
+		c.Product, c.Major, c.Minor, c.Features, c.Seats, c.Model, c.Issued.Format(time.DateOnly), expires, c.Serial, c.KeyID)
+	return nil
+}
+
+func runHashPassword(stdin io.Reader, stdout io.Writer) error {
+	line, err := bufio.NewReader(stdin).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	h, err := config.HashPassword(strings.TrimRight(line, "\r\n"))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, h)
+	return nil
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,51 @@
+#!/bin/sh
+# One-shot (the temporal-namespace service, temporalio/admin-tools image):
+# creates keysmith's namespace and its EmailStatus search attribute when they
+# are missing. Safe to run again. The temporal CLI reads TEMPORAL_ADDRESS.
+#
+# Retention: Temporal deletes a closed workflow that long after it closes.
+# keysmith keeps every order and key in Postgres and answers a repeated
+# request from there, so retention only bounds how far back the Temporal UI
+# can show an order's history.
+#
+# EmailStatus (Keyword) lets support find orders whose email is parked:
+# EmailStatus = "failed". The worker also registers it at start-up.
+set -eu
+ns="${TEMPORAL_NAMESPACE:-default}"
+retention="${TEMPORAL_NAMESPACE_RETENTION:-720h}"
+
+tries=0
+until temporal operator cluster health 2>/dev/null | grep -q SERVING; do
+	tries=$((tries + 1))
+	if [ "$tries" -ge 60 ]; then
+		echo "temporal-namespace: Temporal at $TEMPORAL_ADDRESS is not serving" >&2
+		exit 1
+	fi
+	sleep 2
+done
+
+if temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1; then
+	echo "temporal-namespace: namespace $ns exists"
+else
+	temporal operator namespace create --namespace "$ns" --retention "$retention" \
+		--description "keysmith license-key orders"
+	echo "temporal-namespace: created namespace $ns (retention $retention)"
+fi
+
+# A new namespace takes a few seconds to reach every service's cache.
+tries=0
+until attrs=$(temporal operator search-attribute list --namespace "$ns" 2>&1); do
+	tries=$((tries + 1))
+	if [ "$tries" -ge 30 ]; then
+		echo "temporal-namespace: cannot list search attributes: $attrs" >&2
+		exit 1
+	fi
+	sleep 2
+done
+
+if printf '%s\n' "$attrs" | grep -qw EmailStatus; then
+	echo "temporal-namespace: search attribute EmailStatus exists"
+else
+	temporal operator search-attribute create --namespace "$ns" --name EmailStatus --type Keyword
+	echo "temporal-namespace: created search attribute EmailStatus (Keyword)"
+fi

@@ -1,0 +1,300 @@
+// Package e2e tests keysmith end to end over real HTTP, against real
+// Postgres, a real Temporal dev server and the real Resend client talking
+// to a local Resend-speaking server.
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/internal/app"
+	"github.com/keysmith/keysmith/internal/devserver"
+	"github.com/keysmith/keysmith/internal/testenv"
+	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/mail"
+	"github.com/keysmith/keysmith/mail/resendtest"
+	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/workflows"
+)
+
+const password = "s3cret-pass!" // ShareIt's is_pwd in the test configuration
+
+var (
+	temporalServer *testsuite.DevServer
+	configYAML     string
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	ctx := context.Background()
+	srv, err := devserver.Start(ctx, devserver.Options{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "start temporal dev server:", err)
+		return 1
+	}
+	defer srv.Stop() //nolint:errcheck // end of tests
+	temporalServer = srv
+	hash, err := config.HashPassword(password)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	configYAML = fmt.Sprintf(testConfig, hash)
+	return m.Run()
+}
+
+// testConfig has the ShareIt provider of every test, providers that refuse
+// callers in other ways, and two versions of a product.
+const testConfig = `
+providers:
+  - name: shareit
+    user: shareit
+    password_hash: %[1]q
+    products:
+      "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3;1:1"
+  - name: guarded
+    user: shareit
+    password_hash: %[1]q
+    basic_auth: {user: basic, password_hash: %[1]q}
+  - name: faraway
+    allow_ips: ["192.0.2.1", "198.51.100.0/24"]
+products:
+  - id: 1
+    name: Demo App
+    major: 1
+    minor: 0
+    features: {0: [Pro, Export], 1: [Cloud sync]}
+  - id: 1
+    name: Demo App
+    major: 2
+    minor: 0
+  - id: 7
+    name: Single Tool
+    major: 3
+    minor: 1
+mail:
+  from: "Demo Vendor <keys@vendor.example>"
+`
+
+// stack is one keysmith: its own database, task queue, Resend server,
+// signing key, API server and worker, beside the shared Temporal server.
+type stack struct {
+	t      *testing.T
+	app    *app.App
+	db     *testenv.Database
+	resend *resendtest.Server
+	api    *httptest.Server
+	ring   license.Keyring
+	prefix string // makes purchase IDs unique across tests on one server
+
+	mu         sync.Mutex
+	stopWorker func()
+}
+
+func newStack(t *testing.T) *stack {
+	t.Helper()
+	ctx := context.Background()
+	db, err := testenv.NewDatabase(ctx, "keysmith_e2e")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Drop(context.Background()); err != nil {
+			t.Errorf("drop database: %v", err)
+		}
+	})
+	keysDir := t.TempDir()
+	k, err := license.GenerateSigningKey(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := license.WriteKeyPair(keysDir, k); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Parse([]byte(configYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl, err := mail.LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.Dial(client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	rs := resendtest.NewServer(t)
+	id := strings.ToLower(rand.Text()[:8])
+	s := &stack{
+		t:      t,
+		db:     db,
+		resend: rs,
+		ring:   license.Keyring{1: k.PublicKey()},
+		prefix: id,
+		app: &app.App{
+			Env: app.Env{
+				KeysDir:       keysDir,
+				KeyTimeout:    10 * time.Second,
+				ResendAPIKey:  rs.APIKey,
+				ResendBaseURL: rs.URL(),
+				TaskQueue:     "e2e-" + id,
+			},
+			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Config:    cfg,
+			DB:        db.DB,
+			Store:     &store.Store{DB: db.DB},
+			Temporal:  c,
+			Namespace: client.DefaultNamespace,
+			Templates: tmpl,
+		},
+	}
+	if testing.Verbose() {
+		s.app.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	s.api = httptest.NewServer(s.app.Handler())
+	t.Cleanup(s.api.Close)
+	s.startWorker()
+	t.Cleanup(s.stopWorkerNow)
+	return s
+}
+
+func (s *stack) startWorker() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.app.RunWorker(ctx) }()
+	s.mu.Lock()
+	s.stopWorker = func() {
+		cancel()
+		if err := <-done; err != nil {
+			s.t.Errorf("worker: %v", err)
+		}
+	}
+	s.mu.Unlock()
+}
+
+func (s *stack) stopWorkerNow() {
+	s.mu.Lock()
+	stop := s.stopWorker
+	s.stopWorker = nil
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// purchase returns a purchase ID unique to this test.
+func (s *stack) purchase(n int) string { return fmt.Sprintf("%s%d", s.prefix, n) }
+
+// qlmQuery is the Key Generator URL's query as a vendor writes it for QLM:
+// the ';' in is_features unescaped.
+const qlmQuery = "is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_qlmversion=5.0.00&is_features=0:3;1:1&is_user=shareit&is_pwd=" + password
+
+// post calls the API like ShareIt: query in the URL, order form in the body.
+func (s *stack) post(path, query, body string) (int, string) {
+	s.t.Helper()
+	return s.do(http.MethodPost, path+"?"+query, body, nil)
+}
+
+func (s *stack) do(method, target, body string, edit func(*http.Request)) (int, string) {
+	s.t.Helper()
+	req, err := http.NewRequest(method, s.api.URL+target, strings.NewReader(body))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	if edit != nil {
+		edit(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return resp.StatusCode, strings.TrimRight(string(b), "\n")
+}
+
+// orderForm is a UTF-8 ShareIt order line; extra fields are appended raw.
+func orderForm(purchase string, running int, extra ...string) string {
+	f := []string{
+		"PURCHASE_ID=" + purchase, fmt.Sprintf("RUNNING_NO=%d", running), "PURCHASE_DATE=26/11/2026",
+		"PRODUCT_ID=300000001", "QUANTITY=1", "ENCODING=UTF8",
+		"FIRSTNAME=J%C3%BCrgen", "LASTNAME=M%C3%BCller", "COMPANY=M%C3%BCller+GmbH",
+		"EMAIL=juergen%40example.com", "PHONE=%2B49+30+1234", "STREET=Hauptstra%C3%9Fe+1", "CITY=K%C3%B6ln",
+		"ZIP=50667", "COUNTRY=Germany", "ISO_CODE=DE", "LANGUAGE_ID=2",
+	}
+	return strings.Join(append(f, extra...), "&")
+}
+
+// waitWorkflow waits for the order line's workflow to close.
+func (s *stack) waitWorkflow(id string) workflows.Result {
+	s.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var r workflows.Result
+	if err := s.app.Temporal.GetWorkflow(ctx, id, "").Get(ctx, &r); err != nil {
+		s.t.Fatalf("workflow %s: %v", id, err)
+	}
+	return r
+}
+
+// countWorkflows counts the workflows a visibility query finds, once at
+// least want are visible (visibility lags a little) and a moment more has
+// passed for any extra one to show.
+func (s *stack) countWorkflows(query string, want int64) int64 {
+	s.t.Helper()
+	ctx := context.Background()
+	count := func() int64 {
+		resp, err := s.app.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: query})
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return resp.GetCount()
+	}
+	eventually(s.t, 10*time.Second, "visibility of "+query, func() bool { return count() >= want })
+	time.Sleep(300 * time.Millisecond)
+	return count()
+}
+
+// eventually polls cond until it holds or the timeout passes.
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type quietLogger struct{}
+
+func (quietLogger) Debug(string, ...any) {}
+func (quietLogger) Info(string, ...any)  {}
+func (quietLogger) Warn(string, ...any)  {}
+func (quietLogger) Error(string, ...any) {}

@@ -1,0 +1,217 @@
+// Package app wires keysmith together from its environment: the API server
+// and the worker, for the keysmith command and the end-to-end tests.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/caarlos0/env/v11"
+	"github.com/uptrace/bun"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/log"
+
+	"github.com/keysmith/keysmith/activities"
+	"github.com/keysmith/keysmith/api"
+	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/mail"
+	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/worker"
+)
+
+// Env is keysmith's configuration from the environment. Temporal's own
+// variables (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY,
+// TEMPORAL_TLS_*) are read by Temporal's envconfig.
+type Env struct {
+	DatabaseURL string `env:"KEYSMITH_DATABASE_URL" envDefault:"postgres://postgres@127.0.0.1:5432/keysmith?sslmode=disable"`
+	ConfigFile  string `env:"KEYSMITH_CONFIG" envDefault:"keysmith.yaml"`
+	KeysDir     string `env:"KEYSMITH_KEYS_DIR" envDefault:".data/keys"`
+	Listen      string `env:"KEYSMITH_LISTEN" envDefault:":8080"`
+	// KeyTimeout bounds how long a storefront call waits for its key.
+	KeyTimeout time.Duration `env:"KEYSMITH_KEY_TIMEOUT" envDefault:"10s"`
+	TrustProxy bool          `env:"KEYSMITH_TRUST_PROXY"`
+	// ResendAPIKey empty: mail goes to the Outbox folder instead.
+	ResendAPIKey  string `env:"RESEND_API_KEY"`
+	ResendBaseURL string `env:"KEYSMITH_RESEND_BASE_URL"`
+	Outbox        string `env:"KEYSMITH_OUTBOX" envDefault:".data/outbox"`
+	LogLevel      string `env:"KEYSMITH_LOG_LEVEL" envDefault:"info"`
+	TaskQueue     string `env:"KEYSMITH_TASK_QUEUE" envDefault:"keysmith"`
+}
+
+// LoadEnv reads Env.
+func LoadEnv() (Env, error) {
+	e, err := env.ParseAs[Env]()
+	if err != nil {
+		return Env{}, fmt.Errorf("environment: %w", err)
+	}
+	return e, nil
+}
+
+// Logger is the process's structured logger.
+func (e Env) Logger() *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(e.LogLevel))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// App is keysmith with its dependencies open.
+type App struct {
+	Env       Env
+	Log       *slog.Logger
+	Config    *config.Config
+	DB        *bun.DB
+	Store     *store.Store
+	Temporal  client.Client
+	Namespace string
+	Templates *mail.Templates
+}
+
+// Open reads the configuration and connects to Postgres and Temporal.
+func Open(ctx context.Context, e Env) (*App, error) {
+	a := &App{Env: e, Log: e.Logger()}
+	var err error
+	if a.Config, err = config.Load(e.ConfigFile); err != nil {
+		return nil, err
+	}
+	if a.Templates, err = mail.LoadTemplates(a.Config.Mail.TemplatesDir); err != nil {
+		return nil, err
+	}
+	for _, p := range a.Config.Products {
+		if !a.Templates.Has(p.EmailTemplate) {
+			return nil, fmt.Errorf("product %s: no email template %q", p.Name, p.EmailTemplate)
+		}
+	}
+	if a.DB, err = store.Open(e.DatabaseURL); err != nil {
+		return nil, err
+	}
+	a.Store = &store.Store{DB: a.DB}
+	if a.Temporal, a.Namespace, err = DialTemporal(ctx, a.Log); err != nil {
+		a.DB.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// DialTemporal connects with the options from Temporal's environment
+// variables (default: localhost:7233, namespace "default").
+func DialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, string, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, "", fmt.Errorf("temporal client options: %w", err)
+	}
+	if opts.Namespace == "" {
+		opts.Namespace = client.DefaultNamespace
+	}
+	opts.Logger = log.NewStructuredLogger(logger)
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return nil, "", fmt.Errorf("connect to temporal at %s: %w", opts.HostPort, err)
+	}
+	return c, opts.Namespace, nil
+}
+
+// Close releases the connections.
+func (a *App) Close() {
+	if a.Temporal != nil {
+		a.Temporal.Close()
+	}
+	if a.DB != nil {
+		a.DB.Close()
+	}
+}
+
+// Handler is the HTTP API.
+func (a *App) Handler() http.Handler {
+	return api.NewHandler(api.Deps{
+		Config:     a.Config,
+		Store:      a.Store,
+		Temporal:   a.Temporal,
+		Templates:  a.Templates,
+		TaskQueue:  a.Env.TaskQueue,
+		KeyTimeout: a.Env.KeyTimeout,
+		TrustProxy: a.Env.TrustProxy,
+		Log:        a.Log,
+	})
+}
+
+// Serve runs the HTTP API until ctx ends, then drains it.
+func (a *App) Serve(ctx context.Context) error {
+	srv := &http.Server{
+		Addr:              a.Env.Listen,
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      a.Env.KeyTimeout + 10*time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+	a.Log.Info("API listening", "addr", a.Env.Listen)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// Activities builds the activities with the signing key and the mailer.
+func (a *App) Activities() (*activities.Activities, error) {
+	signer, _, err := license.LoadDir(a.Env.KeysDir)
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	if signer == nil {
+		return nil, fmt.Errorf("no signing key in %s: create one with `keysmith keygen -dir %s`", a.Env.KeysDir, a.Env.KeysDir)
+	}
+	var sender mail.Sender = mail.Outbox{Dir: a.Env.Outbox}
+	if a.Env.ResendAPIKey != "" {
+		if sender, err = mail.NewResend(a.Env.ResendAPIKey, a.Env.ResendBaseURL, nil); err != nil {
+			return nil, err
+		}
+	} else {
+		a.Log.Warn("RESEND_API_KEY is not set: emails go to the outbox folder", "dir", a.Env.Outbox)
+	}
+	return &activities.Activities{
+		Signer:    signer,
+		Store:     a.Store,
+		Mailer:    sender,
+		Templates: a.Templates,
+		From:      a.Config.Mail.From,
+		ReplyTo:   a.Config.Mail.ReplyTo,
+	}, nil
+}
+
+// RunWorker runs the Temporal worker until ctx ends.
+func (a *App) RunWorker(ctx context.Context) error {
+	acts, err := a.Activities()
+	if err != nil {
+		return err
+	}
+	if err := worker.EnsureSearchAttributes(ctx, a.Temporal, a.Namespace); err != nil {
+		// Temporal Cloud refuses this to workers: register it there once.
+		a.Log.Warn("Search attributes", "error", err)
+	}
+	w := worker.New(a.Temporal, a.Env.TaskQueue, acts)
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker: %w", err)
+	}
+	a.Log.Info("Worker started", "task_queue", a.Env.TaskQueue)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

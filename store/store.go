@@ -1,0 +1,226 @@
+// Package store keeps customers, orders and license keys in Postgres
+// through bun. Every write is idempotent, because the activities that call
+// it are retried.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/migrate"
+
+	"github.com/keysmith/keysmith/migrations"
+)
+
+// ErrNotFound is returned when an order line has not been stored yet.
+var ErrNotFound = errors.New("not found")
+
+// Open connects to Postgres with pgx as the driver.
+func Open(dsn string) (*bun.DB, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", err)
+	}
+	sqldb := stdlib.OpenDB(*cfg)
+	sqldb.SetMaxOpenConns(20)
+	return bun.NewDB(sqldb, pgdialect.New()), nil
+}
+
+// migrateLock is the advisory lock key held while migrating. A session
+// lock, unlike bun's lock table, waits for a concurrent migrator instead of
+// failing, and is released by Postgres if the process dies.
+const migrateLock = 0x6b6579736d697468 // "keysmith"
+
+// Migrate applies the embedded migrations that have not run yet and returns
+// their names.
+func Migrate(ctx context.Context, db *bun.DB) ([]string, error) {
+	ms, err := migrations.New()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock(?)", int64(migrateLock)); err != nil {
+		return nil, fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock(?)", int64(migrateLock)) //nolint:errcheck // the session ends anyway
+
+	m := migrate.NewMigrator(db, ms, migrate.WithMarkAppliedOnSuccess(true))
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: init: %w", err)
+	}
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: %w", err)
+	}
+	var names []string
+	for _, mig := range group.Migrations {
+		names = append(names, mig.Name)
+	}
+	return names, nil
+}
+
+// Customer is a buyer; the email address is the identity.
+type Customer struct {
+	bun.BaseModel `bun:"table:customers"`
+
+	ID        int64     `bun:"id,pk,autoincrement"`
+	Email     string    `bun:"email"`
+	Name      string    `bun:"name"`
+	Company   string    `bun:"company"`
+	Street    string    `bun:"street"`
+	City      string    `bun:"city"`
+	Zip       string    `bun:"zip"`
+	State     string    `bun:"state"`
+	Country   string    `bun:"country"`
+	ISOCode   string    `bun:"iso_code"`
+	Phone     string    `bun:"phone"`
+	CreatedAt time.Time `bun:"created_at,nullzero,default:now()"`
+	UpdatedAt time.Time `bun:"updated_at,nullzero,default:now()"`
+}
+
+// Order is one order line with everything the storefront sent.
+type Order struct {
+	bun.BaseModel `bun:"table:orders"`
+
+	ID           int64             `bun:"id,pk,autoincrement"`
+	Provider     string            `bun:"provider"`
+	PurchaseID   string            `bun:"purchase_id"`
+	RunningNo    string            `bun:"running_no"`
+	CustomerID   *int64            `bun:"customer_id"`
+	ProductID    uint32            `bun:"product_id"`
+	Major        uint32            `bun:"major"`
+	Minor        uint32            `bun:"minor"`
+	ProductName  string            `bun:"product_name"`
+	Quantity     int               `bun:"quantity"`
+	Features     string            `bun:"features"`
+	LicenseModel string            `bun:"license_model"`
+	ExpiresAt    *time.Time        `bun:"expires_at"`
+	OrderDate    time.Time         `bun:"order_date"`
+	Fields       map[string]string `bun:"fields,type:jsonb"`
+	Args         map[string]string `bun:"args,type:jsonb"`
+	WorkflowID   string            `bun:"workflow_id"`
+	EmailStatus  string            `bun:"email_status,nullzero,default:'pending'"`
+	EmailID      *string           `bun:"email_id"`
+	EmailedAt    *time.Time        `bun:"emailed_at"`
+	CreatedAt    time.Time         `bun:"created_at,nullzero,default:now()"`
+
+	Keys []*LicenseKey `bun:"rel:has-many,join:id=order_id"`
+}
+
+// LicenseKey is one issued key.
+type LicenseKey struct {
+	bun.BaseModel `bun:"table:license_keys"`
+
+	ID        int64      `bun:"id,pk,autoincrement"`
+	OrderID   int64      `bun:"order_id"`
+	Position  int        `bun:"position"`
+	Key       string     `bun:"key"`
+	Serial    string     `bun:"serial"`
+	Seats     int        `bun:"seats"`
+	RevokedAt *time.Time `bun:"revoked_at"`
+	CreatedAt time.Time  `bun:"created_at,nullzero,default:now()"`
+}
+
+// Store reads and writes orders.
+type Store struct {
+	DB *bun.DB
+}
+
+// SaveOrder upserts the customer (when the order has an email address) and
+// stores the order line with its keys, in one transaction. Saving the same
+// order line again changes nothing: the first save wins.
+func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *Order, keys []LicenseKey) error {
+	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if c != nil && c.Email != "" {
+			// Only non-empty fields replace what a previous order stored.
+			_, err := tx.NewInsert().Model(c).
+				On("CONFLICT (lower(email)) DO UPDATE").
+				Set("name = COALESCE(NULLIF(EXCLUDED.name, ''), customer.name)").
+				Set("company = COALESCE(NULLIF(EXCLUDED.company, ''), customer.company)").
+				Set("street = COALESCE(NULLIF(EXCLUDED.street, ''), customer.street)").
+				Set("city = COALESCE(NULLIF(EXCLUDED.city, ''), customer.city)").
+				Set("zip = COALESCE(NULLIF(EXCLUDED.zip, ''), customer.zip)").
+				Set("state = COALESCE(NULLIF(EXCLUDED.state, ''), customer.state)").
+				Set("country = COALESCE(NULLIF(EXCLUDED.country, ''), customer.country)").
+				Set("iso_code = COALESCE(NULLIF(EXCLUDED.iso_code, ''), customer.iso_code)").
+				Set("phone = COALESCE(NULLIF(EXCLUDED.phone, ''), customer.phone)").
+				Set("updated_at = now()").
+				Returning("id").
+				Exec(ctx)
+			if err != nil {
+				return fmt.Errorf("upsert customer: %w", err)
+			}
+			o.CustomerID = &c.ID
+		}
+		res, err := tx.NewInsert().Model(o).
+			On("CONFLICT (provider, purchase_id, running_no) DO NOTHING").
+			Returning("id").
+			Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil // stored by an earlier attempt, keys and all
+		}
+		for i := range keys {
+			keys[i].OrderID = o.ID
+		}
+		if len(keys) > 0 {
+			if _, err := tx.NewInsert().Model(&keys).Exec(ctx); err != nil {
+				return fmt.Errorf("insert keys: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// FindOrder returns a stored order line with its keys in issue order.
+func (s *Store) FindOrder(ctx context.Context, provider, purchaseID, runningNo string) (*Order, error) {
+	o := new(Order)
+	err := s.DB.NewSelect().Model(o).
+		Relation("Keys", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find order %s %s-%s: %w", provider, purchaseID, runningNo, err)
+	}
+	return o, nil
+}
+
+// SetEmailStatus records what became of the buyer's email.
+func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runningNo, status, emailID string) error {
+	q := s.DB.NewUpdate().Model((*Order)(nil)).
+		Set("email_status = ?", status).
+		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo)
+	if emailID != "" {
+		q = q.Set("email_id = ?", emailID).Set("emailed_at = now()")
+	}
+	if _, err := q.Exec(ctx); err != nil {
+		return fmt.Errorf("set email status: %w", err)
+	}
+	return nil
+}
+
+// FindCustomer returns a customer by email, any case.
+func (s *Store) FindCustomer(ctx context.Context, email string) (*Customer, error) {
+	c := new(Customer)
+	err := s.DB.NewSelect().Model(c).Where("lower(email) = lower(?)", email).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	return c, err
+}

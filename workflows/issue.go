@@ -1,0 +1,225 @@
+// Package workflows holds keysmith's Temporal workflows.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/keysmith/keysmith/activities"
+	"github.com/keysmith/keysmith/order"
+)
+
+const (
+	// TaskQueue is where the worker listens (KEYSMITH_TASK_QUEUE).
+	TaskQueue = "keysmith"
+	// IssueKeyUpdate returns the order line's keys as soon as they exist.
+	// It is sent with Update-With-Start, so the API can answer the
+	// storefront before the order is saved and mailed.
+	IssueKeyUpdate = "issue-key"
+	// RetryEmailUpdate sends a parked email again, optionally to a
+	// corrected address. Support staff send it from the Temporal UI.
+	RetryEmailUpdate = "retry-email"
+)
+
+// EmailStatus is the search attribute that lets support staff find orders
+// whose email is parked: EmailStatus = "failed".
+var EmailStatus = temporal.NewSearchAttributeKeyKeyword("EmailStatus")
+
+// Values of EmailStatus.
+const (
+	EmailPending = "pending"
+	EmailSent    = "sent"
+	EmailFailed  = "failed"
+	EmailSkipped = "skipped"
+)
+
+// IssueLicenseID is the workflow ID of an order line. Update-With-Start uses
+// it with conflict policy USE_EXISTING and reuse policy REJECT_DUPLICATE and
+// the same string as update ID: a repeat call, while the workflow runs or
+// after it closed (until the namespace retention deletes it), is answered
+// with the first call's keys. The API answers from Postgres after that.
+func IssueLicenseID(provider, purchaseID, runningNo string) string {
+	return "IssueLicense:" + provider + ":" + purchaseID + "-" + runningNo
+}
+
+// RetryEmail is the input of RetryEmailUpdate.
+type RetryEmail struct {
+	// To replaces the buyer's address when not empty.
+	To string
+}
+
+// Result is what the workflow returns.
+type Result struct {
+	Keys        []string
+	EmailStatus string
+}
+
+// issue is the state of one IssueLicense run.
+type issue struct {
+	keys []order.Key
+
+	parked     bool   // the email failed and waits for RetryEmailUpdate
+	retryTo    string // the address RetryEmailUpdate asked for
+	retried    bool
+	lastResult error // the outcome of the latest send, for RetryEmailUpdate
+	sends      int   // finished send attempts
+}
+
+// activity and key-generation options. Saving retries without limit: the
+// database may be down for a while and the order must not be lost. Email
+// retries transient failures for about an hour, then parks.
+var (
+	keyOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Second},
+	}
+	saveOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
+		Summary:             "save customer, order and keys",
+	}
+	emailOptions = workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    5 * time.Minute,
+			MaximumAttempts:    activities.EmailAttempts,
+		},
+		Summary: "email the keys to the buyer",
+	}
+)
+
+// IssueLicense turns one order line into license keys: it generates them
+// (answering IssueKeyUpdate), saves customer, order and keys, and emails
+// the buyer, parking on a permanent mail failure until RetryEmailUpdate.
+func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
+	var a *activities.Activities
+	s := &issue{}
+
+	err := workflow.SetUpdateHandlerWithOptions(ctx, IssueKeyUpdate,
+		func(ctx workflow.Context) ([]string, error) {
+			if err := workflow.Await(ctx, func() bool { return s.keys != nil }); err != nil {
+				return nil, err
+			}
+			return order.Keys(s.keys), nil
+		},
+		workflow.UpdateHandlerOptions{Description: "Return the order line's license keys once generated."})
+	if err != nil {
+		return Result{}, err
+	}
+	err = workflow.SetUpdateHandlerWithOptions(ctx, RetryEmailUpdate,
+		func(ctx workflow.Context, req RetryEmail) (string, error) {
+			s.parked, s.retried, s.retryTo = false, true, req.To
+			sends := s.sends
+			if err := workflow.Await(ctx, func() bool { return s.sends > sends }); err != nil {
+				return "", err
+			}
+			if s.lastResult != nil {
+				return "", s.lastResult
+			}
+			return "email sent", nil
+		},
+		workflow.UpdateHandlerOptions{
+			Validator: func(ctx workflow.Context, req RetryEmail) error {
+				if !s.parked {
+					return errors.New("no email is waiting to be retried for this order")
+				}
+				if req.To != "" && !activities.ValidAddress(req.To) {
+					return fmt.Errorf("%q is not an email address", req.To)
+				}
+				return nil
+			},
+			Description: `Send the parked email again. Input: {"To": ""} keeps the address, {"To": "new@example.com"} corrects it.`,
+		})
+	if err != nil {
+		return Result{}, err
+	}
+
+	if line.OrderDate.IsZero() {
+		line.OrderDate = workflow.Now(ctx).UTC()
+	}
+	lctx := workflow.WithLocalActivityOptions(ctx, keyOptions)
+	if err := workflow.ExecuteLocalActivity(lctx, a.GenerateKeys, line).Get(ctx, &s.keys); err != nil {
+		return Result{}, fmt.Errorf("generate keys: %w", err)
+	}
+
+	sctx := workflow.WithActivityOptions(ctx, saveOptions)
+	if err := workflow.ExecuteActivity(sctx, a.SaveOrder, line, s.keys).Get(ctx, nil); err != nil {
+		return Result{}, fmt.Errorf("save order: %w", err)
+	}
+
+	status, err := s.email(ctx, line)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return Result{}, err
+	}
+	return Result{Keys: order.Keys(s.keys), EmailStatus: status}, nil
+}
+
+// email sends the keys to the buyer, parking on failure until support staff
+// send RetryEmailUpdate.
+func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
+	var a *activities.Activities
+	to := line.Customer.Email
+	if !line.Email.Send || to == "" {
+		return EmailSkipped, setEmailStatus(ctx, EmailSkipped, "")
+	}
+	ctx = workflow.WithActivityOptions(ctx, emailOptions)
+	for attempt := 1; ; attempt++ {
+		req := activities.EmailRequest{
+			Line: line,
+			Keys: s.keys,
+			To:   to,
+			// A new key per support retry: the address or the template may
+			// have changed, and Resend rejects a reused key with another body.
+			IdempotencyKey: fmt.Sprintf("%s/email/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, attempt),
+		}
+		err := workflow.ExecuteActivity(ctx, a.SendEmail, req).Get(ctx, nil)
+		s.sends++
+		s.lastResult = err
+		if err == nil {
+			return EmailSent, setEmailStatus(ctx, EmailSent, "")
+		}
+		reason := failureReason(err)
+		workflow.GetLogger(ctx).Warn("Email parked", "attempt", attempt, "reason", reason)
+		if err := setEmailStatus(ctx, EmailFailed, "email failed: "+reason); err != nil {
+			return "", err
+		}
+		s.lastResult = errors.New("email failed: " + reason)
+		s.parked = true
+		if err := workflow.Await(ctx, func() bool { return s.retried }); err != nil {
+			return "", err
+		}
+		s.retried = false
+		if s.retryTo != "" {
+			to = s.retryTo
+		}
+	}
+}
+
+// setEmailStatus shows the email's state in the search attribute and in the
+// workflow's current details, both visible in the Temporal UI.
+func setEmailStatus(ctx workflow.Context, status, details string) error {
+	workflow.SetCurrentDetails(ctx, details)
+	return workflow.UpsertTypedSearchAttributes(ctx, EmailStatus.ValueSet(status))
+}
+
+// failureReason is the plain reason of an activity failure.
+func failureReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	var timeout *temporal.TimeoutError
+	if errors.As(err, &timeout) {
+		return "timed out"
+	}
+	return err.Error()
+}
