@@ -50,7 +50,8 @@ postgres:
 
 ## history: re-record the replay test's history from a real run
 history: bin/temporal postgres
-	KEYSMITH_RECORD_HISTORY=$(CURDIR)/workflows/testdata/issue_license.json $(GO) test -count=1 -run TestNewOrderEndToEnd ./e2e/
+	mkdir -p workflows/testdata
+	KEYSMITH_RECORD_HISTORY_DIR=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run "TestNewOrderEndToEnd|TestPermanentMailFailure" ./e2e/
 
 clean:
 	rm -rf bin .data

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -50,7 +49,9 @@ func TestNewOrderEndToEnd(t *testing.T) {
 				t.Errorf("claims = %+v, want %+v", claims, want)
 			}
 
-			res := s.waitWorkflow(workflows.IssueLicenseID("shareit", purchase, "1"))
+			id := workflows.IssueLicenseID("shareit", purchase, "1")
+			res := s.waitWorkflow(id)
+			s.recordHistory(id, "issue_license_"+tc.name+".json")
 			if res.EmailStatus != workflows.EmailSent || len(res.Keys) != 1 || res.Keys[0] != key {
 				t.Errorf("workflow result = %+v", res)
 			}
@@ -188,13 +189,9 @@ func TestRepeatServedFromPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gone.Close()
-	withoutTemporal := *s.app
-	withoutTemporal.Temporal = gone
-	withoutTemporal.Env.KeyTimeout = 2 * time.Second
-	srv := httptest.NewServer(withoutTemporal.Handler())
-	defer srv.Close()
-	s.api, srv = srv, s.api
-	defer func() { s.api = srv }()
+	s.app.Temporal = gone
+	s.app.Env.KeyTimeout = 2 * time.Second
+	s.restartAPI()
 
 	status, again := s.post(getKey, qlmQuery, body)
 	if status != http.StatusOK || again != key {

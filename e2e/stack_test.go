@@ -12,12 +12,15 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
@@ -170,11 +173,45 @@ func newStack(t *testing.T) *stack {
 	if testing.Verbose() {
 		s.app.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	s.api = httptest.NewServer(s.app.Handler())
-	t.Cleanup(s.api.Close)
+	s.restartAPI()
+	t.Cleanup(func() { s.api.Close() })
 	s.startWorker()
 	t.Cleanup(s.stopWorkerNow)
 	return s
+}
+
+// restartAPI serves the API anew, with the app's current settings.
+func (s *stack) restartAPI() {
+	if s.api != nil {
+		s.api.Close()
+	}
+	s.api = httptest.NewServer(s.app.Handler())
+}
+
+// recordHistory writes the workflow's history as JSON into
+// $KEYSMITH_RECORD_HISTORY_DIR (make history), for the replay test.
+func (s *stack) recordHistory(id, name string) {
+	s.t.Helper()
+	dir := os.Getenv("KEYSMITH_RECORD_HISTORY_DIR")
+	if dir == "" {
+		return
+	}
+	var events []*history.HistoryEvent
+	it := s.app.Temporal.GetWorkflowHistory(context.Background(), id, "", false, 0)
+	for it.HasNext() {
+		ev, err := it.Next()
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		events = append(events, ev)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(&history.History{Events: events})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 func (s *stack) startWorker() {

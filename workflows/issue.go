@@ -83,7 +83,9 @@ var (
 		Summary:             "save customer, order and keys",
 	}
 	emailOptions = workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+		// Resend answers in well under a second; a worker that died
+		// mid-send is noticed after this long.
+		StartToCloseTimeout: 10 * time.Second,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,
 			BackoffCoefficient: 2,

@@ -1,0 +1,760 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/keysmith/keysmith/activities"
+	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/workflows"
+)
+
+// workflowID is the ID the API gives the test line's workflow; the API also
+// uses it as the issue-key update ID.
+var workflowID = workflows.IssueLicenseID("shareit", "548712391", "1")
+
+var orderDate = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
+
+// testLine is an order line as the API builds it from a shareit order.
+func testLine() order.Line {
+	return order.Line{
+		Provider:   "shareit",
+		PurchaseID: "548712391",
+		RunningNo:  "1",
+		OrderDate:  orderDate,
+		Product: order.Product{
+			ID: 300123, Major: 2, Minor: 4,
+			Name:         "Keysmith Desktop Pro",
+			FeatureNames: []string{"Export", "Cloud sync"},
+		},
+		Features:      [4]uint8{0b011, 0, 0, 0},
+		Quantity:      1,
+		KeyCount:      1,
+		Seats:         3,
+		Model:         "subscription",
+		ExpiresInDays: 365,
+		Customer: order.Customer{
+			Email: "ada.buyer@example.com", Name: "Ada Buyer", Company: "Buyer GmbH",
+			Street: "Hauptstr. 1", City: "Berlin", Zip: "10115", State: "BE",
+			Country: "Germany", ISOCode: "DE", Phone: "+49 30 1234567",
+		},
+		Email: order.Email{Send: true, Template: "default"},
+		Fields: map[string]string{
+			"PURCHASE_ID": "548712391", "RUNNING_NO": "1", "PRODUCT_ID": "300123",
+			"QUANTITY": "1", "EMAIL": "ada.buyer@example.com",
+		},
+		Args: map[string]string{"license_model": "subscription", "seats": "3"},
+	}
+}
+
+// testKeys are the keys GenerateKeys returns for n licenses.
+func testKeys(n int) []order.Key {
+	all := []order.Key{
+		{Key: "KSM2-300123-AAQB-7XQ4-M2PL-ZK9D", Serial: "9f86d081884c7d65", Seats: 3},
+		{Key: "KSM2-300123-AAQC-H3RW-Q8VN-B1TE", Serial: "2c26b46b68ffc68f", Seats: 3},
+	}
+	return all[:n]
+}
+
+const permanentReason = "resend: 422 validation_error: Invalid `to` field"
+
+func permanentMailError() error {
+	return temporal.NewNonRetryableApplicationError(permanentReason, "MailPermanent", nil)
+}
+
+// fixture is a test workflow environment with the real activities
+// registered and EmailStatus upserts recorded.
+type fixture struct {
+	t    *testing.T
+	env  *testsuite.TestWorkflowEnvironment
+	acts *activities.Activities
+
+	mu       sync.Mutex
+	statuses []string // EmailStatus values upserted, in order
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	suite.SetLogger(tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr,
+		&slog.HandlerOptions{Level: slog.LevelError}))))
+	f := &fixture{t: t, env: suite.NewTestWorkflowEnvironment(), acts: &activities.Activities{}}
+	f.env.RegisterActivity(f.acts)
+	f.env.SetStartTime(orderDate.Add(2 * time.Minute))
+	f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: workflows.TaskQueue})
+	// The API starts the workflow with EmailStatus = pending.
+	require.NoError(t, f.env.SetTypedSearchAttributesOnStart(
+		temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet(workflows.EmailPending))))
+	f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
+		sa := args.Get(0).(temporal.SearchAttributes)
+		v, ok := sa.GetKeyword(workflows.EmailStatus)
+		require.True(t, ok, "upsert without EmailStatus: %v", sa)
+		f.mu.Lock()
+		f.statuses = append(f.statuses, v)
+		f.mu.Unlock()
+	}).Maybe()
+	return f
+}
+
+// emailStatuses returns the EmailStatus values upserted so far.
+func (f *fixture) emailStatuses() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]string(nil), f.statuses...)
+}
+
+// lastEmailStatus is the current value of the EmailStatus search attribute.
+func (f *fixture) lastEmailStatus() string {
+	s := f.emailStatuses()
+	if len(s) == 0 {
+		return workflows.EmailPending
+	}
+	return s[len(s)-1]
+}
+
+// currentDetails reads workflow.GetCurrentDetails through the built-in
+// metadata query, as the Temporal UI does.
+func (f *fixture) currentDetails() string {
+	f.t.Helper()
+	v, err := f.env.QueryWorkflow("__temporal_workflow_metadata")
+	require.NoError(f.t, err)
+	var md sdkpb.WorkflowMetadata
+	require.NoError(f.t, v.Get(&md))
+	return md.GetCurrentDetails()
+}
+
+// calls records the arguments of a mocked activity.
+type calls[T any] struct {
+	mu   sync.Mutex
+	args []T
+}
+
+func (c *calls[T]) add(v T) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.args = append(c.args, v)
+	return len(c.args)
+}
+
+func (c *calls[T]) all() []T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]T(nil), c.args...)
+}
+
+type saveCall struct {
+	line order.Line
+	keys []order.Key
+}
+
+// mockKeys makes GenerateKeys (a local activity) return keys, recording
+// the lines it is called with.
+func (f *fixture) mockKeys(keys []order.Key) *calls[order.Line] {
+	c := &calls[order.Line]{}
+	f.env.OnActivity(f.acts.GenerateKeys, mock.Anything, mock.Anything).
+		Return(func(_ context.Context, line order.Line) ([]order.Key, error) {
+			c.add(line)
+			return keys, nil
+		})
+	return c
+}
+
+// mockSave makes SaveOrder succeed after d of workflow time.
+func (f *fixture) mockSave(d time.Duration) *calls[saveCall] {
+	c := &calls[saveCall]{}
+	f.env.OnActivity(f.acts.SaveOrder, mock.Anything, mock.Anything, mock.Anything).
+		After(d).
+		Return(func(_ context.Context, line order.Line, keys []order.Key) error {
+			c.add(saveCall{line, keys})
+			return nil
+		})
+	return c
+}
+
+type emailCall struct {
+	req     activities.EmailRequest
+	attempt int32
+	at      time.Time
+}
+
+// mockEmail makes SendEmail answer the n-th call (from 1) with result(n).
+func (f *fixture) mockEmail(d time.Duration, result func(n int) (string, error)) *calls[emailCall] {
+	c := &calls[emailCall]{}
+	f.env.OnActivity(f.acts.SendEmail, mock.Anything, mock.Anything).
+		After(d).
+		Return(func(ctx context.Context, req activities.EmailRequest) (string, error) {
+			n := c.add(emailCall{req: req, attempt: activity.GetInfo(ctx).Attempt, at: f.env.Now()})
+			return result(n)
+		})
+	return c
+}
+
+func emailOK(n int) (string, error) { return "re_" + strings.Repeat("x", n), nil }
+
+// updateState is what the update callbacks saw.
+type updateState struct {
+	accepted  bool
+	rejected  error
+	completed int // number of OnComplete calls
+	value     any
+	err       error
+}
+
+// outcome collects the callbacks of one update.
+type outcome struct {
+	mu sync.Mutex
+	updateState
+}
+
+func (o *outcome) get() updateState {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.updateState
+}
+
+// sendUpdate sends an update at delay d of workflow time.
+func (f *fixture) sendUpdate(d time.Duration, name, id string, args ...any) *outcome {
+	o := &outcome{}
+	f.env.RegisterDelayedCallback(func() { f.update(o, name, id, args...) }, d)
+	return o
+}
+
+// update sends an update now; call it from a delayed callback.
+func (f *fixture) update(o *outcome, name, id string, args ...any) {
+	f.env.UpdateWorkflow(name, id, &testsuite.TestUpdateCallback{
+		OnAccept: func() {
+			o.mu.Lock()
+			o.accepted = true
+			o.mu.Unlock()
+		},
+		OnReject: func(err error) {
+			o.mu.Lock()
+			o.rejected = err
+			o.mu.Unlock()
+		},
+		OnComplete: func(v any, err error) {
+			o.mu.Lock()
+			o.completed++
+			o.value, o.err = v, err
+			o.mu.Unlock()
+		},
+	}, args...)
+}
+
+// issueKey mimics the API's Update-With-Start: the update comes with the
+// first workflow task, under the workflow ID as update ID.
+func (f *fixture) issueKey() *outcome {
+	return f.sendUpdate(0, workflows.IssueKeyUpdate, workflowID)
+}
+
+func (f *fixture) run(line order.Line) {
+	f.env.ExecuteWorkflow(workflows.IssueLicense, line)
+	require.True(f.t, f.env.IsWorkflowCompleted(), "workflow did not complete")
+}
+
+func (f *fixture) result() workflows.Result {
+	f.t.Helper()
+	require.NoError(f.t, f.env.GetWorkflowError())
+	var res workflows.Result
+	require.NoError(f.t, f.env.GetWorkflowResult(&res))
+	return res
+}
+
+// requireKeys checks that an issue-key update completed with keys.
+func requireKeys(t *testing.T, o *outcome, keys []order.Key) {
+	t.Helper()
+	got := o.get()
+	require.True(t, got.accepted, "issue-key update not accepted (rejected: %v)", got.rejected)
+	require.Equal(t, 1, got.completed, "issue-key update completions")
+	require.NoError(t, got.err)
+	assert.Equal(t, order.Keys(keys), got.value)
+}
+
+func TestIssueLicenseSendsEmail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		keys []order.Key
+	}{
+		{"one key", testKeys(1)},
+		{"two keys", testKeys(2)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			line := testLine()
+			line.Quantity, line.KeyCount = len(tc.keys), len(tc.keys)
+
+			gen := f.mockKeys(tc.keys)
+			save := f.mockSave(time.Minute)
+			email := f.mockEmail(0, emailOK)
+			upd := f.issueKey()
+
+			// The storefront gets the keys before the order is saved.
+			var beforeSave updateState
+			var saves, emails int
+			f.env.RegisterDelayedCallback(func() {
+				beforeSave = upd.get()
+				saves, emails = len(save.all()), len(email.all())
+				assert.False(t, f.env.IsWorkflowCompleted())
+			}, 30*time.Second)
+
+			f.run(line)
+
+			assert.Equal(t, 1, beforeSave.completed, "issue-key update done before SaveOrder returned")
+			assert.Equal(t, order.Keys(tc.keys), beforeSave.value)
+			assert.Zero(t, saves, "SaveOrder returned before 30s")
+			assert.Zero(t, emails, "SendEmail called before SaveOrder returned")
+			requireKeys(t, upd, tc.keys)
+
+			assert.Equal(t, []order.Line{line}, gen.all(), "GenerateKeys input")
+			assert.Equal(t, []saveCall{{line, tc.keys}}, save.all(), "SaveOrder input")
+
+			calls := email.all()
+			require.Len(t, calls, 1, "SendEmail calls")
+			req := calls[0].req
+			assert.Equal(t, "ada.buyer@example.com", req.To)
+			assert.True(t, strings.HasSuffix(req.IdempotencyKey, "/email/1"), req.IdempotencyKey)
+			assert.Equal(t, workflowID+"/email/1", req.IdempotencyKey)
+			assert.Equal(t, line, req.Line)
+			assert.Equal(t, tc.keys, req.Keys)
+
+			assert.Equal(t, workflows.Result{Keys: order.Keys(tc.keys), EmailStatus: workflows.EmailSent}, f.result())
+			assert.Equal(t, []string{workflows.EmailSent}, f.emailStatuses())
+			f.env.AssertActivityNumberOfCalls(t, "GenerateKeys", 1)
+			f.env.AssertActivityNumberOfCalls(t, "SaveOrder", 1)
+			f.env.AssertActivityNumberOfCalls(t, "SendEmail", 1)
+		})
+	}
+}
+
+func TestIssueLicenseSkipsEmail(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*order.Line)
+	}{
+		{"email disabled", func(l *order.Line) { l.Email.Send = false }},
+		{"no customer email", func(l *order.Line) { l.Customer.Email = "" }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			line := testLine()
+			tc.edit(&line)
+			keys := testKeys(1)
+
+			f.mockKeys(keys)
+			save := f.mockSave(0)
+			f.mockEmail(0, emailOK)
+			upd := f.issueKey()
+
+			f.run(line)
+
+			requireKeys(t, upd, keys)
+			assert.Equal(t, []saveCall{{line, keys}}, save.all())
+			f.env.AssertActivityNotCalled(t, "SendEmail", mock.Anything, mock.Anything)
+			f.env.AssertActivityNumberOfCalls(t, "SendEmail", 0)
+			assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSkipped}, f.result())
+			assert.Equal(t, []string{workflows.EmailSkipped}, f.emailStatuses())
+		})
+	}
+}
+
+func TestIssueLicenseDefaultsOrderDateToStart(t *testing.T) {
+	f := newFixture(t)
+	// Start in a non-UTC zone: the workflow stores the date in UTC.
+	start := time.Date(2025, 6, 1, 0, 34, 56, 789000000, time.FixedZone("CEST", 2*60*60))
+	f.env.SetStartTime(start)
+	want := f.env.Now()
+	require.True(t, want.Equal(start))
+
+	line := testLine()
+	line.OrderDate = time.Time{}
+	keys := testKeys(1)
+	gen := f.mockKeys(keys)
+	save := f.mockSave(0)
+	email := f.mockEmail(0, emailOK)
+	f.issueKey()
+
+	f.run(line)
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+
+	gens, saves, emails := gen.all(), save.all(), email.all()
+	require.Len(t, gens, 1)
+	require.Len(t, saves, 1)
+	require.Len(t, emails, 1)
+	for name, got := range map[string]order.Line{
+		"GenerateKeys": gens[0], "SaveOrder": saves[0].line, "SendEmail": emails[0].req.Line,
+	} {
+		d := got.OrderDate
+		assert.False(t, d.IsZero(), "%s: zero OrderDate", name)
+		assert.True(t, d.Equal(want), "%s: OrderDate %v, want the start time %v", name, d, want)
+		assert.Equal(t, time.UTC, d.Location(), "%s: OrderDate location", name)
+		// The keys are issued on the UTC day of the start.
+		assert.Equal(t, time.Date(2025, 5, 31, 0, 0, 0, 0, time.UTC), got.IssueDate(), name)
+	}
+}
+
+func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
+	f := newFixture(t)
+	line := testLine()
+	keys := testKeys(2)
+	line.Quantity, line.KeyCount = 2, 2
+
+	f.mockKeys(keys)
+	save := f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n == 1 {
+			return "", permanentMailError()
+		}
+		return "re_2", nil
+	})
+	upd := f.issueKey()
+
+	retry := &outcome{}
+	var parkedStatus, parkedDetails string
+	var parkedEmails int
+	f.env.RegisterDelayedCallback(func() {
+		require.False(t, f.env.IsWorkflowCompleted(), "workflow completed instead of parking")
+		parkedStatus = f.lastEmailStatus()
+		parkedDetails = f.currentDetails()
+		parkedEmails = len(email.all())
+		f.update(retry, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "fixed@example.com"})
+	}, time.Hour)
+
+	f.run(line)
+
+	requireKeys(t, upd, keys)
+	assert.Len(t, save.all(), 1)
+
+	// Parked.
+	assert.Equal(t, workflows.EmailFailed, parkedStatus)
+	assert.Equal(t, "email failed: "+permanentReason, parkedDetails)
+	assert.Contains(t, parkedDetails, "email failed: resend: 422")
+	assert.Equal(t, 1, parkedEmails, "a permanent failure is not retried by the activity retry policy")
+
+	// Retried.
+	r := retry.get()
+	require.True(t, r.accepted, "retry-email rejected: %v", r.rejected)
+	require.Equal(t, 1, r.completed)
+	require.NoError(t, r.err)
+	assert.Equal(t, "email sent", r.value)
+
+	calls := email.all()
+	require.Len(t, calls, 2)
+	assert.Equal(t, "ada.buyer@example.com", calls[0].req.To)
+	assert.Equal(t, workflowID+"/email/1", calls[0].req.IdempotencyKey)
+	assert.Equal(t, "fixed@example.com", calls[1].req.To)
+	assert.True(t, strings.HasSuffix(calls[1].req.IdempotencyKey, "/email/2"), calls[1].req.IdempotencyKey)
+	assert.Equal(t, workflowID+"/email/2", calls[1].req.IdempotencyKey)
+	assert.Equal(t, keys, calls[1].req.Keys)
+	assert.Equal(t, line, calls[1].req.Line, "the retry mails the same line; only To changes")
+	assert.True(t, calls[1].at.Equal(orderDate.Add(2*time.Minute+time.Hour)),
+		"second send at %v, want only after the retry", calls[1].at)
+
+	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
+	assert.Equal(t, []string{workflows.EmailFailed, workflows.EmailSent}, f.emailStatuses())
+	assert.Equal(t, "", f.currentDetails(), "details cleared after the email went out")
+}
+
+func TestRetryEmailRejectedWhenNothingParked(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		delay time.Duration
+	}{
+		{"with the start", 0},
+		{"while sending", time.Second},
+		{"late in the send", 3 * time.Minute}, // SendEmail takes 5 minutes
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			keys := testKeys(1)
+			f.mockKeys(keys)
+			f.mockSave(0)
+			email := f.mockEmail(5*time.Minute, emailOK)
+			upd := f.issueKey()
+			retry := f.sendUpdate(tc.delay, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
+
+			f.run(testLine())
+
+			requireKeys(t, upd, keys)
+			r := retry.get()
+			assert.False(t, r.accepted)
+			assert.Zero(t, r.completed)
+			require.Error(t, r.rejected)
+			assert.Contains(t, r.rejected.Error(), "no email is waiting to be retried for this order")
+			assert.Len(t, email.all(), 1)
+			assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+			assert.Equal(t, []string{workflows.EmailSent}, f.emailStatuses())
+		})
+	}
+}
+
+func TestRetryEmailValidatesAddress(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(1)
+	f.mockKeys(keys)
+	f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n == 1 {
+			return "", permanentMailError()
+		}
+		return "re_2", nil
+	})
+	f.issueKey()
+
+	bad := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-bad", workflows.RetryEmail{To: "not an address"})
+	named := f.sendUpdate(time.Hour+time.Second, workflows.RetryEmailUpdate, "retry-named",
+		workflows.RetryEmail{To: "Ada <ada@example.com>"})
+	var emailsAfterBad int
+	var statusAfterBad string
+	f.env.RegisterDelayedCallback(func() {
+		emailsAfterBad = len(email.all())
+		statusAfterBad = f.lastEmailStatus()
+	}, time.Hour+time.Minute)
+	// An empty To keeps the buyer's address.
+	good := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-good", workflows.RetryEmail{})
+
+	f.run(testLine())
+
+	for name, o := range map[string]*outcome{"not an address": bad, "display name": named} {
+		r := o.get()
+		assert.False(t, r.accepted, name)
+		assert.Zero(t, r.completed, name)
+		if assert.Error(t, r.rejected, name) {
+			assert.Contains(t, r.rejected.Error(), "is not an email address", name)
+		}
+	}
+	assert.EqualError(t, bad.get().rejected, `"not an address" is not an email address`)
+	assert.Equal(t, 1, emailsAfterBad, "a rejected retry sends nothing")
+	assert.Equal(t, workflows.EmailFailed, statusAfterBad, "a rejected retry leaves the email parked")
+
+	r := good.get()
+	require.True(t, r.accepted, "retry rejected: %v", r.rejected)
+	assert.Equal(t, "email sent", r.value)
+	calls := email.all()
+	require.Len(t, calls, 2)
+	assert.Equal(t, "ada.buyer@example.com", calls[1].req.To)
+	assert.Equal(t, workflowID+"/email/2", calls[1].req.IdempotencyKey)
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
+func TestRetryEmailOnlyOneAtATime(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(1)
+	f.mockKeys(keys)
+	f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n == 1 {
+			return "", permanentMailError()
+		}
+		return "re_2", nil
+	})
+	first, second := &outcome{}, &outcome{}
+	f.issueKey()
+	f.env.RegisterDelayedCallback(func() {
+		// Both arrive in the same workflow task.
+		f.update(first, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "first@example.com"})
+		f.update(second, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{To: "second@example.com"})
+	}, time.Hour)
+
+	f.run(testLine())
+
+	r1, r2 := first.get(), second.get()
+	require.True(t, r1.accepted, "first retry rejected: %v", r1.rejected)
+	assert.Equal(t, "email sent", r1.value)
+	assert.False(t, r2.accepted)
+	if assert.Error(t, r2.rejected) {
+		assert.Contains(t, r2.rejected.Error(), "no email is waiting to be retried")
+	}
+	calls := email.all()
+	require.Len(t, calls, 2)
+	assert.Equal(t, "first@example.com", calls[1].req.To)
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
+func TestRetryEmailThatFailsAgainParksAgain(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(1)
+	f.mockKeys(keys)
+	f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n < 3 {
+			return "", permanentMailError()
+		}
+		return "re_3", nil
+	})
+	f.issueKey()
+	retry1 := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "typo@example.con"})
+	var details string
+	f.env.RegisterDelayedCallback(func() { details = f.currentDetails() }, 90*time.Minute)
+	retry2 := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{})
+
+	f.run(testLine())
+
+	r1 := retry1.get()
+	require.True(t, r1.accepted, "rejected: %v", r1.rejected)
+	require.Equal(t, 1, r1.completed)
+	assert.EqualError(t, r1.err, "email failed: "+permanentReason)
+	assert.Equal(t, "email failed: "+permanentReason, details)
+
+	r2 := retry2.get()
+	require.True(t, r2.accepted, "rejected: %v", r2.rejected)
+	assert.NoError(t, r2.err)
+	assert.Equal(t, "email sent", r2.value)
+
+	calls := email.all()
+	require.Len(t, calls, 3)
+	var got [][2]string
+	for _, c := range calls {
+		got = append(got, [2]string{c.req.To, c.req.IdempotencyKey})
+	}
+	assert.Equal(t, [][2]string{
+		{"ada.buyer@example.com", workflowID + "/email/1"},
+		{"typo@example.con", workflowID + "/email/2"},
+		// An empty To keeps the last corrected address.
+		{"typo@example.con", workflowID + "/email/3"},
+	}, got)
+	assert.Equal(t, []string{workflows.EmailFailed, workflows.EmailFailed, workflows.EmailSent}, f.emailStatuses())
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
+func TestIssueLicenseRetriesTransientEmailFailure(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(1)
+	f.mockKeys(keys)
+	f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n <= 2 {
+			return "", temporal.NewApplicationError("resend: 429 rate_limit_exceeded", "MailTransient")
+		}
+		return "re_3", nil
+	})
+	upd := f.issueKey()
+
+	f.run(testLine())
+
+	requireKeys(t, upd, keys)
+	f.env.AssertActivityNumberOfCalls(t, "SendEmail", 3)
+	calls := email.all()
+	require.Len(t, calls, 3)
+	for i, c := range calls {
+		assert.Equal(t, int32(i+1), c.attempt, "activity attempt")
+		assert.Equal(t, workflowID+"/email/1", c.req.IdempotencyKey, "activity retries reuse the idempotency key")
+		assert.Equal(t, "ada.buyer@example.com", c.req.To)
+	}
+	// Backoff: 1s, then 2s.
+	assert.Equal(t, time.Second, calls[1].at.Sub(calls[0].at))
+	assert.Equal(t, 2*time.Second, calls[2].at.Sub(calls[1].at))
+	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
+	assert.Equal(t, []string{workflows.EmailSent}, f.emailStatuses(), "never shown as failed")
+}
+
+func TestIssueLicenseParksAfterEmailAttempts(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(1)
+	f.mockKeys(keys)
+	f.mockSave(0)
+	email := f.mockEmail(0, func(n int) (string, error) {
+		if n <= activities.EmailAttempts {
+			return "", temporal.NewApplicationError("resend: 503 service unavailable", "MailTransient")
+		}
+		return "re_ok", nil
+	})
+	f.issueKey()
+	var status, details string
+	var sends int
+	f.env.RegisterDelayedCallback(func() {
+		status, details, sends = f.lastEmailStatus(), f.currentDetails(), len(email.all())
+		f.update(&outcome{}, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
+	}, 6*time.Hour)
+
+	f.run(testLine())
+
+	assert.Equal(t, activities.EmailAttempts, sends)
+	assert.Equal(t, workflows.EmailFailed, status)
+	assert.Equal(t, "email failed: resend: 503 service unavailable", details)
+	calls := email.all()
+	require.Len(t, calls, activities.EmailAttempts+1)
+	assert.Equal(t, int32(activities.EmailAttempts), calls[activities.EmailAttempts-1].attempt)
+	assert.Equal(t, workflowID+"/email/2", calls[activities.EmailAttempts].req.IdempotencyKey)
+	assert.Equal(t, int32(1), calls[activities.EmailAttempts].attempt)
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
+func TestIssueKeyRepeated(t *testing.T) {
+	f := newFixture(t)
+	keys := testKeys(2)
+	line := testLine()
+	line.Quantity, line.KeyCount = 2, 2
+	gen := &calls[order.Line]{}
+	// Keys take 10s, so the first repeat arrives while the first call waits.
+	f.env.OnActivity(f.acts.GenerateKeys, mock.Anything, mock.Anything).After(10 * time.Second).
+		Return(func(_ context.Context, l order.Line) ([]order.Key, error) {
+			gen.add(l)
+			return keys, nil
+		})
+	f.mockSave(time.Minute)
+	f.mockEmail(10*time.Minute, emailOK)
+
+	first := f.issueKey()
+	waiting := f.sendUpdate(time.Second, workflows.IssueKeyUpdate, workflowID)
+	again := f.sendUpdate(30*time.Second, workflows.IssueKeyUpdate, workflowID)
+	other := f.sendUpdate(30*time.Second, workflows.IssueKeyUpdate, "another-id")
+	late := f.sendUpdate(5*time.Minute, workflows.IssueKeyUpdate, workflowID)
+
+	f.run(line)
+
+	for name, o := range map[string]*outcome{
+		"first": first, "same ID while waiting": waiting, "same ID after keys": again,
+		"other ID after keys": other, "same ID while mailing": late,
+	} {
+		t.Run(name, func(t *testing.T) { requireKeys(t, o, keys) })
+	}
+	assert.Len(t, gen.all(), 1, "keys generated once")
+	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
+}
+
+func TestIssueLicenseFailsWhenKeysCannotBeGenerated(t *testing.T) {
+	f := newFixture(t)
+	f.env.OnActivity(f.acts.GenerateKeys, mock.Anything, mock.Anything).
+		Return(nil, temporal.NewNonRetryableApplicationError(`license: unknown license model "lifetime"`, "BadLine", nil))
+	f.mockSave(0)
+	f.mockEmail(0, emailOK)
+	upd := f.issueKey()
+
+	f.run(testLine())
+
+	err := f.env.GetWorkflowError()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "generate keys")
+	var act *temporal.ActivityError
+	require.True(t, errors.As(err, &act), "no activity error in %v", err)
+	var app *temporal.ApplicationError
+	require.True(t, errors.As(act.Unwrap(), &app), "no application error in %v", act)
+	assert.Equal(t, "BadLine", app.Type())
+	assert.True(t, app.NonRetryable())
+	f.env.AssertActivityNumberOfCalls(t, "GenerateKeys", 1)
+	f.env.AssertActivityNumberOfCalls(t, "SaveOrder", 0)
+	f.env.AssertActivityNumberOfCalls(t, "SendEmail", 0)
+	assert.Empty(t, f.emailStatuses())
+	// The update was accepted and never completes: the test environment
+	// drops it when the workflow closes; a server fails it, so the API
+	// answers with an error.
+	got := upd.get()
+	assert.True(t, got.accepted)
+	assert.Zero(t, got.completed)
+}
