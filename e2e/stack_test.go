@@ -20,9 +20,9 @@ import (
 
 	"go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
