@@ -11,6 +11,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -52,6 +53,9 @@ func TestNewOrderEndToEnd(t *testing.T) {
 			id := workflows.IssueLicenseID("shareit", purchase, "1")
 			res := s.waitWorkflow(id)
 			s.recordHistory(id, "issue_license_"+tc.name+".json")
+			if h := string(s.historyJSON(id)); strings.Contains(h, password) || strings.Contains(h, "is_pwd") || strings.Contains(h, "is_user") {
+				t.Error("the provider's credentials are in the workflow history")
+			}
 			if res.EmailStatus != workflows.EmailSent || len(res.Keys) != 1 || res.Keys[0] != key {
 				t.Errorf("workflow result = %+v", res)
 			}
@@ -339,5 +343,47 @@ func TestBadInput(t *testing.T) {
 	o, err := s.app.Store.FindOrder(ctx, "shareit", s.purchase(0), "1")
 	if err != nil || len(o.Keys) != 1 || o.Keys[0].Key != key || o.Features != "0:3;1:1" {
 		t.Errorf("stored order changed: %+v %v", o, err)
+	}
+}
+
+// Postgres down when an order arrives: the key is issued all the same, and
+// the order is saved and mailed once the database is back.
+func TestDatabaseOutage(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	setConnections := func(allow bool) {
+		t.Helper()
+		if err := testenv.AllowConnections(ctx, s.db, allow); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setConnections(false)
+	t.Cleanup(func() { setConnections(true) })
+
+	status, key := s.post(getKey, qlmQuery, orderForm(s.purchase(1), 1))
+	if _, err := s.ring.Verify(key); status != http.StatusOK || err != nil {
+		t.Fatalf("key during the outage: %d %q %v", status, key, err)
+	}
+	time.Sleep(2 * time.Second) // SaveOrder fails and retries meanwhile
+	id := workflows.IssueLicenseID("shareit", s.purchase(1), "1")
+	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := d.GetPendingActivities(); len(p) != 1 || p[0].GetAttempt() < 2 || p[0].GetActivityType().GetName() != "SaveOrder" {
+		t.Fatalf("pending activities during the outage: %v", p)
+	}
+	if len(s.resend.Delivered()) != 0 {
+		t.Error("mailed before the order was saved")
+	}
+
+	setConnections(true)
+	res := s.waitWorkflow(id)
+	if res.EmailStatus != workflows.EmailSent {
+		t.Errorf("email status %q", res.EmailStatus)
+	}
+	o, err := s.app.Store.FindOrder(ctx, "shareit", s.purchase(1), "1")
+	if err != nil || len(o.Keys) != 1 || o.Keys[0].Key != key {
+		t.Errorf("stored after the outage: %+v %v", o, err)
 	}
 }

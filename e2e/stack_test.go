@@ -196,6 +196,15 @@ func (s *stack) recordHistory(id, name string) {
 	if dir == "" {
 		return
 	}
+	if err := os.WriteFile(filepath.Join(dir, name), s.historyJSON(id), 0o644); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// historyJSON is the workflow's history as `temporal workflow show -o json`
+// writes it.
+func (s *stack) historyJSON(id string) []byte {
+	s.t.Helper()
 	var events []*history.HistoryEvent
 	it := s.app.Temporal.GetWorkflowHistory(context.Background(), id, "", false, 0)
 	for it.HasNext() {
@@ -209,9 +218,7 @@ func (s *stack) recordHistory(id, name string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
-		s.t.Fatal(err)
-	}
+	return b
 }
 
 func (s *stack) startWorker() {

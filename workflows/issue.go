@@ -62,11 +62,11 @@ type Result struct {
 type issue struct {
 	keys []order.Key
 
-	parked     bool   // the email failed and waits for RetryEmailUpdate
-	retryTo    string // the address RetryEmailUpdate asked for
-	retried    bool
-	lastResult error // the outcome of the latest send, for RetryEmailUpdate
-	sends      int   // finished send attempts
+	parked   bool   // the email failed and waits for RetryEmailUpdate
+	retried  bool   // RetryEmailUpdate came: send again
+	retryTo  string // the address it asked for, "" for the same
+	sends    int    // finished send attempts
+	lastSend error  // the outcome of the latest one, for RetryEmailUpdate
 }
 
 // activity and key-generation options. Saving retries without limit: the
@@ -121,8 +121,8 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 			if err := workflow.Await(ctx, func() bool { return s.sends > sends }); err != nil {
 				return "", err
 			}
-			if s.lastResult != nil {
-				return "", s.lastResult
+			if s.lastSend != nil {
+				return "", s.lastSend
 			}
 			return "email sent", nil
 		},
@@ -185,16 +185,16 @@ func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
 		}
 		err := workflow.ExecuteActivity(ctx, a.SendEmail, req).Get(ctx, nil)
 		s.sends++
-		s.lastResult = err
 		if err == nil {
+			s.lastSend = nil
 			return EmailSent, setEmailStatus(ctx, EmailSent, "")
 		}
-		reason := failureReason(err)
-		workflow.GetLogger(ctx).Warn("Email parked", "attempt", attempt, "reason", reason)
-		if err := setEmailStatus(ctx, EmailFailed, "email failed: "+reason); err != nil {
+		failed := "email failed: " + failureReason(err)
+		workflow.GetLogger(ctx).Warn("Email parked", "attempt", attempt, "reason", failed)
+		s.lastSend = errors.New(failed)
+		if err := setEmailStatus(ctx, EmailFailed, failed); err != nil {
 			return "", err
 		}
-		s.lastResult = errors.New("email failed: " + reason)
 		s.parked = true
 		if err := workflow.Await(ctx, func() bool { return s.retried }); err != nil {
 			return "", err

@@ -72,3 +72,13 @@ func admin(ctx context.Context, sql string) error {
 	}
 	return nil
 }
+
+// AllowConnections opens or closes the database to new connections and,
+// when closing, ends the open ones: a database outage for one database.
+func AllowConnections(ctx context.Context, d *Database, allow bool) error {
+	sql := fmt.Sprintf("ALTER DATABASE %s WITH ALLOW_CONNECTIONS %t", pgx.Identifier{d.name}.Sanitize(), allow)
+	if err := admin(ctx, sql); err != nil || allow {
+		return err
+	}
+	return admin(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '"+d.name+"'")
+}
