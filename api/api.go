@@ -31,8 +31,8 @@ type Deps struct {
 	// KeyTimeout bounds the wait for a key; the storefront's own timeout
 	// is not published, so keep it well below ten seconds.
 	KeyTimeout time.Duration
-	// TrustProxy takes the caller's address from X-Forwarded-For (for the
-	// IP allow-list behind a reverse proxy).
+	// TrustProxy takes the caller's address from the last X-Forwarded-For
+	// entry (for the IP allow-list behind one reverse proxy).
 	TrustProxy bool
 	Log        *slog.Logger
 }
@@ -90,14 +90,15 @@ func writePlain(w http.ResponseWriter, status int, body string) {
 	_, _ = w.Write([]byte(body + "\n"))
 }
 
-// clientAddr is the caller's IP address.
+// clientAddr is the caller's IP address. Behind a proxy it is the last
+// X-Forwarded-For entry, the one the proxy added: earlier entries come from
+// the caller and prove nothing.
 func clientAddr(r *http.Request, trustProxy bool) netip.Addr {
-	if trustProxy {
-		if xff := r.Header.Get("X-Forwarded-For"); xff != "" {
-			first, _, _ := strings.Cut(xff, ",")
-			if a, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
-				return a
-			}
+	if xff := r.Header.Values("X-Forwarded-For"); trustProxy && len(xff) > 0 {
+		last := xff[len(xff)-1]
+		last = last[strings.LastIndex(last, ",")+1:]
+		if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
+			return a
 		}
 	}
 	host, _, err := net.SplitHostPort(r.RemoteAddr)

@@ -81,10 +81,15 @@ func Keys(ks []Key) []string {
 // IssueDate is the day the keys are issued: the order date, in UTC.
 func (l Line) IssueDate() time.Time { return day(l.OrderDate) }
 
-// ExpiryDate is the day the keys expire, or zero for never.
+// ExpiryDate is the day the keys expire, or zero for never. A time of day
+// rounds up: a key never expires earlier than asked.
 func (l Line) ExpiryDate() time.Time {
 	if !l.Expires.IsZero() {
-		return day(l.Expires)
+		d := day(l.Expires)
+		if d.Before(l.Expires) {
+			d = d.AddDate(0, 0, 1)
+		}
+		return d
 	}
 	if l.ExpiresInDays > 0 {
 		return l.IssueDate().AddDate(0, 0, l.ExpiresInDays)
