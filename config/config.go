@@ -131,10 +131,10 @@ func (c *Config) validate() error {
 		}
 		p.verified = new(sync.Map)
 	}
+	c.DefaultProvider = strings.ToLower(strings.TrimSpace(c.DefaultProvider))
 	if c.DefaultProvider == "" {
 		c.DefaultProvider = c.Providers[0].Name
 	}
-	c.DefaultProvider = strings.ToLower(c.DefaultProvider)
 	if !seen[c.DefaultProvider] {
 		return fmt.Errorf("default_provider %q is not a provider", c.DefaultProvider)
 	}
@@ -169,15 +169,26 @@ func basicHash(c *Credentials) string {
 	return c.PasswordHash
 }
 
+// parsePrefix reads an address or CIDR prefix. IPv4-mapped IPv6 forms
+// (::ffff:203.0.113.5, as dual-stack servers log IPv4 callers) become plain
+// IPv4, as callers' addresses do in AllowsIP.
 func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		return netip.ParsePrefix(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		a = a.Unmap()
+		return netip.PrefixFrom(a, a.BitLen()), nil
 	}
-	a, err := netip.ParseAddr(s)
+	p, err := netip.ParsePrefix(s)
 	if err != nil {
 		return netip.Prefix{}, err
 	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p, nil
 }
 
 // Provider finds a provider by name, any case; "" is the default provider.

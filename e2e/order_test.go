@@ -366,11 +366,11 @@ func TestDatabaseOutage(t *testing.T) {
 	}
 	time.Sleep(2 * time.Second) // SaveOrder fails and retries meanwhile
 	id := workflows.IssueLicenseID("shareit", s.purchase(1), "1")
-	d, err := s.app.Temporal.DescribeWorkflowExecution(ctx, id, "")
+	d, err := s.app.Temporal.DescribeWorkflow(ctx, id, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := d.GetPendingActivities(); len(p) != 1 || p[0].GetAttempt() < 2 || p[0].GetActivityType().GetName() != "SaveOrder" {
+	if p := d.RawResponse.GetPendingActivities(); len(p) != 1 || p[0].GetAttempt() < 2 || p[0].GetActivityType().GetName() != "SaveOrder" {
 		t.Fatalf("pending activities during the outage: %v", p)
 	}
 	if len(s.resend.Delivered()) != 0 {

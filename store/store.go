@@ -222,5 +222,8 @@ func (s *Store) FindCustomer(ctx context.Context, email string) (*Customer, erro
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
-	return c, err
+	if err != nil {
+		return nil, fmt.Errorf("find customer: %w", err)
+	}
+	return c, nil
 }
