@@ -17,7 +17,6 @@ import (
 	"github.com/keysmith/keysmith/license"
 	kmail "github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/shareit"
 	"github.com/keysmith/keysmith/store"
 )
 
@@ -86,7 +85,7 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		Minor:        line.Product.Minor,
 		ProductName:  line.Product.Name,
 		Quantity:     line.Quantity,
-		Features:     shareit.FormatFeatures(line.Features),
+		Features:     line.Features.String(),
 		LicenseModel: line.Model,
 		ExpiresAt:    expires,
 		OrderDate:    line.OrderDate,
@@ -135,7 +134,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, e
 		OrderID:      l.PurchaseID,
 		OrderDate:    l.OrderDate,
 		Seats:        l.Seats * len(req.Keys),
-		Features:     shareit.FormatFeatures(l.Features),
+		Features:     l.Features.String(),
 		FeatureNames: l.Product.FeatureNames,
 		LicenseModel: l.Model,
 		Expires:      l.ExpiryDate(),

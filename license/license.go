@@ -102,36 +102,6 @@ func (f Features) String() string {
 	return strings.Join(parts, ";")
 }
 
-// ParseFeatures parses the QLM form returned by [Features.String]. Masks
-// given twice for the same set are combined.
-func ParseFeatures(s string) (Features, error) {
-	var f Features
-	s = strings.TrimSpace(s)
-	if s == "" || s == "0" {
-		return f, nil
-	}
-	for part := range strings.SplitSeq(s, ";") {
-		part = strings.TrimSpace(part)
-		if part == "" {
-			continue
-		}
-		setText, maskText, ok := strings.Cut(part, ":")
-		if !ok {
-			return Features{}, fmt.Errorf("license: feature set %q: want set:mask", part)
-		}
-		set, err := strconv.ParseUint(strings.TrimSpace(setText), 10, 8)
-		if err != nil || set >= uint64(len(f)) {
-			return Features{}, fmt.Errorf("license: feature set %q: set must be 0-%d", part, len(f)-1)
-		}
-		mask, err := strconv.ParseUint(strings.TrimSpace(maskText), 10, 8)
-		if err != nil {
-			return Features{}, fmt.Errorf("license: feature set %q: mask must be 0-255", part)
-		}
-		f[set] |= uint8(mask)
-	}
-	return f, nil
-}
-
 // Claims is what a license key grants.
 //
 // Dates are stored with day precision in UTC: [Sign] rounds Issued down and

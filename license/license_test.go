@@ -386,25 +386,6 @@ func TestFeatures(t *testing.T) {
 		if got := tt.f.String(); got != tt.text {
 			t.Errorf("%v.String() = %q, want %q", [4]uint8(tt.f), got, tt.text)
 		}
-		if got, err := ParseFeatures(tt.text); err != nil || got != tt.f {
-			t.Errorf("ParseFeatures(%q) = %v, %v; want %v", tt.text, got, err, tt.f)
-		}
-	}
-	lenient := map[string]Features{
-		"":             {},
-		" 0:1 ; 2:4; ": {1, 0, 4, 0},
-		"0:1;0:2":      {3, 0, 0, 0},
-		"1:0":          {},
-	}
-	for text, want := range lenient {
-		if got, err := ParseFeatures(text); err != nil || got != want {
-			t.Errorf("ParseFeatures(%q) = %v, %v; want %v", text, got, err, want)
-		}
-	}
-	for _, bad := range []string{"1", "4:1", "0:256", "0:-1", "a:b", "0:1,1:2"} {
-		if f, err := ParseFeatures(bad); err == nil {
-			t.Errorf("ParseFeatures(%q) = %v, want error", bad, f)
-		}
 	}
 }
 

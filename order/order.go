@@ -5,6 +5,8 @@ package order
 
 import (
 	"time"
+
+	"github.com/keysmith/keysmith/license"
 )
 
 // Line is one product line of a storefront order, checked against the
@@ -17,11 +19,11 @@ type Line struct {
 	OrderDate time.Time
 
 	Product  Product
-	Features [4]uint8 // QLM feature sets 0-3
-	Quantity int      // licenses bought on this line
-	KeyCount int      // keys to issue: 1, or Quantity with one key per license
-	Seats    int      // seats (activations) carried by each key
-	Model    string   // permanent, trial or subscription
+	Features license.Features // QLM feature sets 0-3
+	Quantity int              // licenses bought on this line
+	KeyCount int              // keys to issue: 1, or Quantity with one key per license
+	Seats    int              // seats (activations) carried by each key
+	Model    string           // permanent, trial or subscription
 	// Expires is the expiry date; when zero, ExpiresInDays after the order
 	// date, or never when both are zero.
 	Expires       time.Time

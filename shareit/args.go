@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/keysmith/keysmith/license"
 )
 
 // Args are QLM's is_* arguments, which the vendor wrote into the Key Generator
@@ -22,7 +24,7 @@ type Args struct {
 	HasVersion   bool // both is_majorversion and is_minorversion given
 	QLMVersion   string
 
-	Features [4]uint8 // is_features, see ParseFeatures
+	Features license.Features // is_features, see ParseFeatures
 
 	User, Password string // is_user, is_pwd: secrets, never in Raw or in errors
 
@@ -183,8 +185,8 @@ func checkText(field, v string) error {
 // features 1 and 2 of set 0 and feature 1 of set 1. Empty or a bare "0" means
 // no features. Anything else is an error, since a silently dropped feature
 // set would sell a customer less than they paid for.
-func ParseFeatures(s string) ([4]uint8, error) {
-	var f [4]uint8
+func ParseFeatures(s string) (license.Features, error) {
+	var f license.Features
 	s = strings.TrimSpace(s)
 	if s == "" || s == "0" {
 		return f, nil
@@ -227,21 +229,6 @@ func parseSmall(s string, limit uint64) (uint64, error) {
 		return 0, fmt.Errorf("%s out of range 0-%d", s, limit)
 	}
 	return n, nil
-}
-
-// FormatFeatures is the inverse of ParseFeatures: "0:3;1:1" for the example
-// there, and "0" when no feature is enabled.
-func FormatFeatures(f [4]uint8) string {
-	var parts []string
-	for set, value := range f {
-		if value != 0 {
-			parts = append(parts, fmt.Sprintf("%d:%d", set, value))
-		}
-	}
-	if len(parts) == 0 {
-		return "0"
-	}
-	return strings.Join(parts, ";")
 }
 
 func parseUint32(field, s string) (uint32, error) {

@@ -531,7 +531,7 @@ func TestParseFeatures(t *testing.T) {
 	tests := []struct {
 		in   string
 		want [4]uint8
-		text string // FormatFeatures(want)
+		text string // want.String()
 	}{
 		{"", [4]uint8{}, "0"},
 		{"0", [4]uint8{}, "0"},
@@ -552,8 +552,8 @@ func TestParseFeatures(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("ParseFeatures(%q) = %v, want %v", tt.in, got, tt.want)
 			}
-			if text := FormatFeatures(got); text != tt.text {
-				t.Errorf("FormatFeatures(%v) = %q, want %q", got, text, tt.text)
+			if text := got.String(); text != tt.text {
+				t.Errorf("%v.String() = %q, want %q", got, text, tt.text)
 			}
 		})
 	}
@@ -605,7 +605,7 @@ func FuzzParseRequest(f *testing.F) {
 		if _, ok := req.Args.Raw["is_user"]; ok {
 			t.Fatal("Raw holds is_user")
 		}
-		if f, err := ParseFeatures(FormatFeatures(req.Args.Features)); err != nil || f != req.Args.Features {
+		if f, err := ParseFeatures(req.Args.Features.String()); err != nil || f != req.Args.Features {
 			t.Fatalf("features %v do not survive FormatFeatures: %v, %v", req.Args.Features, f, err)
 		}
 	})
@@ -626,10 +626,10 @@ func FuzzParseFeatures(f *testing.F) {
 			}
 			return
 		}
-		text := FormatFeatures(features)
+		text := features.String()
 		again, err := ParseFeatures(text)
 		if err != nil || again != features {
-			t.Fatalf("ParseFeatures(FormatFeatures(%v)) = %v, %v", features, again, err)
+			t.Fatalf("ParseFeatures(%v.String()) = %v, %v", features, again, err)
 		}
 	})
 }
