@@ -38,7 +38,7 @@ func keyGenerator(d Deps, webhook bool) http.Handler {
 		q := lowerKeys(raw)
 		p, status, reason := authenticate(d, r, q)
 		if status != 0 {
-			if status == http.StatusUnauthorized {
+			if status == http.StatusUnauthorized && p != nil && p.BasicAuth != nil {
 				w.Header().Set("WWW-Authenticate", `Basic realm="keysmith"`)
 			}
 			plainError(w, status, reason)
@@ -87,21 +87,21 @@ func lowerKeys(q url.Values) url.Values {
 
 // authenticate finds the provider and checks its IP allow-list, basic auth
 // and QLM credentials. It returns a status and reason when the call is
-// refused.
+// refused (and the provider, when there is one).
 func authenticate(d Deps, r *http.Request, q url.Values) (*config.Provider, int, string) {
 	p, ok := d.Config.Provider(q.Get("is_vendor"))
 	if !ok {
 		return nil, http.StatusUnauthorized, "is_vendor: unknown provider"
 	}
 	if !p.AllowsIP(clientAddr(r, d.TrustProxy)) {
-		return nil, http.StatusForbidden, "caller's address is not allowed"
+		return p, http.StatusForbidden, "caller's address is not allowed"
 	}
 	user, pass, hasBasic := r.BasicAuth()
 	if !p.CheckBasic(user, pass, hasBasic) {
-		return nil, http.StatusUnauthorized, "wrong or missing basic auth credentials"
+		return p, http.StatusUnauthorized, "wrong or missing basic auth credentials"
 	}
 	if !p.CheckQLM(q.Get("is_user"), q.Get("is_pwd")) {
-		return nil, http.StatusUnauthorized, "is_user/is_pwd: wrong or missing credentials"
+		return p, http.StatusUnauthorized, "is_user/is_pwd: wrong or missing credentials"
 	}
 	return p, 0, ""
 }
