@@ -364,15 +364,15 @@ func TestDatabaseOutage(t *testing.T) {
 	if _, err := s.ring.Verify(key); status != http.StatusOK || err != nil {
 		t.Fatalf("key during the outage: %d %q %v", status, key, err)
 	}
-	time.Sleep(2 * time.Second) // SaveOrder fails and retries meanwhile
 	id := workflows.IssueLicenseID("shareit", s.purchase(1), "1")
-	d, err := s.app.Temporal.DescribeWorkflow(ctx, id, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := d.RawResponse.GetPendingActivities(); len(p) != 1 || p[0].GetAttempt() < 2 || p[0].GetActivityType().GetName() != "SaveOrder" {
-		t.Fatalf("pending activities during the outage: %v", p)
-	}
+	eventually(t, 15*time.Second, "SaveOrder to fail and retry", func() bool {
+		d, err := s.app.Temporal.DescribeWorkflow(ctx, id, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := d.RawResponse.GetPendingActivities()
+		return len(p) == 1 && p[0].GetActivityType().GetName() == "SaveOrder" && p[0].GetAttempt() >= 2
+	})
 	if len(s.resend.Delivered()) != 0 {
 		t.Error("mailed before the order was saved")
 	}
