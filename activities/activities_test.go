@@ -28,39 +28,6 @@ import (
 // through activity.GetInfo (SetExecuteActivitiesInWorkflow defaults to true).
 const testWorkflowID = "default-test-workflow-id"
 
-var orderDate = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
-
-// testLine is an order line as the API builds it.
-func testLine(purchaseID string) order.Line {
-	return order.Line{
-		Provider:   "shareit",
-		PurchaseID: purchaseID,
-		RunningNo:  "1",
-		OrderDate:  orderDate,
-		Product: order.Product{
-			ID: 300123, Major: 2, Minor: 4,
-			Name:         "Keysmith Desktop Pro",
-			FeatureNames: []string{"Export", "Cloud sync"},
-		},
-		Features:      [4]uint8{3, 0, 5, 0},
-		Quantity:      1,
-		KeyCount:      1,
-		Seats:         3,
-		Model:         "subscription",
-		ExpiresInDays: 365,
-		Customer: order.Customer{
-			Email: "ada.buyer@example.com", Name: "Ada Buyer", Company: "Buyer GmbH",
-			Street: "Hauptstr. 1", City: "Berlin", Zip: "10115", State: "BE",
-			Country: "Germany", ISOCode: "DE", Phone: "+49 30 1234567",
-		},
-		Email: order.Email{Send: true, Template: mail.DefaultTemplate},
-		Fields: map[string]string{
-			"PURCHASE_ID": purchaseID, "RUNNING_NO": "1", "EMAIL": "ada.buyer@example.com",
-		},
-		Args: map[string]string{"is_productid": "300123", "is_features": "0:3;2:5"},
-	}
-}
-
 func newSigner(t *testing.T) (*license.SigningKey, license.Keyring) {
 	t.Helper()
 	k, err := license.GenerateSigningKey(7)
@@ -112,7 +79,7 @@ func TestGenerateKeysDeterministic(t *testing.T) {
 	signer, _ := newSigner(t)
 	acts := &activities.Activities{Signer: signer}
 	env := newEnv(acts)
-	line := testLine("548712391")
+	line := testenv.OrderLine("548712391")
 	line.KeyCount = 2
 
 	first := generate(t, env, acts, line)
@@ -125,7 +92,7 @@ func TestGenerateKeysCarryTheLine(t *testing.T) {
 	signer, ring := newSigner(t)
 	acts := &activities.Activities{Signer: signer}
 	env := newEnv(acts)
-	line := testLine("548712391")
+	line := testenv.OrderLine("548712391")
 
 	keys := generate(t, env, acts, line)
 	require.Len(t, keys, 1)
@@ -180,7 +147,7 @@ func TestGenerateKeysExpiry(t *testing.T) {
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			line := testLine(fmt.Sprintf("exp%d", i))
+			line := testenv.OrderLine(fmt.Sprintf("exp%d", i))
 			tc.edit(&line)
 			keys := generate(t, env, acts, line)
 			require.Len(t, keys, 1)
@@ -198,7 +165,7 @@ func TestGenerateKeysSerials(t *testing.T) {
 	acts := &activities.Activities{Signer: signer}
 	env := newEnv(acts)
 
-	line := testLine("548712391")
+	line := testenv.OrderLine("548712391")
 	line.Quantity, line.KeyCount, line.Seats = 3, 3, 2
 	keys := generate(t, env, acts, line)
 	require.Len(t, keys, 3)
@@ -234,7 +201,7 @@ func TestGenerateKeysSerials(t *testing.T) {
 func TestGenerateKeysFailures(t *testing.T) {
 	t.Run("no signer", func(t *testing.T) {
 		acts := &activities.Activities{}
-		_, err := newEnv(acts).ExecuteActivity(acts.GenerateKeys, testLine("1"))
+		_, err := newEnv(acts).ExecuteActivity(acts.GenerateKeys, testenv.OrderLine("1"))
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "no signing key")
 	})
@@ -252,7 +219,7 @@ func TestGenerateKeysFailures(t *testing.T) {
 		{"expiry before issue", func(l *order.Line) { l.Expires = day(2024, 1, 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			line := testLine("1")
+			line := testenv.OrderLine("1")
 			tc.edit(&line)
 			_, err := env.ExecuteActivity(acts.GenerateKeys, line)
 			app := appError(t, err)
@@ -269,7 +236,7 @@ func TestSaveOrder(t *testing.T) {
 	env := newEnv(acts)
 	ctx := context.Background()
 
-	line := testLine("548712391")
+	line := testenv.OrderLine("548712391")
 	line.Quantity, line.KeyCount, line.Seats = 2, 2, 1
 	keys := generate(t, env, acts, line)
 
@@ -285,7 +252,7 @@ func TestSaveOrder(t *testing.T) {
 	assert.Equal(t, 2, o.Quantity)
 	assert.Equal(t, "0:3;2:5", o.Features)
 	assert.Equal(t, "subscription", o.LicenseModel)
-	assert.True(t, o.OrderDate.Equal(orderDate), "order date %v", o.OrderDate)
+	assert.True(t, o.OrderDate.Equal(testenv.OrderDate), "order date %v", o.OrderDate)
 	if assert.NotNil(t, o.ExpiresAt) {
 		assert.True(t, o.ExpiresAt.Equal(day(2026, 3, 14)), "expires %v", *o.ExpiresAt)
 	}
@@ -334,7 +301,7 @@ func TestSaveOrderWithoutCustomerOrMaps(t *testing.T) {
 	acts := &activities.Activities{Signer: signer, Store: st}
 	env := newEnv(acts)
 
-	line := testLine("777")
+	line := testenv.OrderLine("777")
 	line.Customer = order.Customer{}
 	line.Fields, line.Args = nil, nil
 	line.Model, line.ExpiresInDays = "permanent", 0
@@ -414,7 +381,7 @@ func emailRequest(line order.Line, keys []order.Key, key string) activities.Emai
 
 func TestSendEmailDelivers(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1001")
+	line := testenv.OrderLine("1001")
 	line.Quantity, line.KeyCount, line.Seats = 3, 3, 1
 	keys := f.saved(line)
 
@@ -447,7 +414,7 @@ func TestSendEmailDelivers(t *testing.T) {
 
 func TestSendEmailIdempotent(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1002")
+	line := testenv.OrderLine("1002")
 	keys := f.saved(line)
 	req := emailRequest(line, keys, "IssueLicense:shareit:1002-1/email/1")
 
@@ -463,7 +430,7 @@ func TestSendEmailIdempotent(t *testing.T) {
 
 func TestSendEmailPermanentFailure(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1003")
+	line := testenv.OrderLine("1003")
 	keys := f.saved(line)
 	f.resend.FailNext(1, 422, "validation_error")
 
@@ -481,7 +448,7 @@ func TestSendEmailPermanentFailure(t *testing.T) {
 
 func TestSendEmailTransientFailure(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1004")
+	line := testenv.OrderLine("1004")
 	keys := f.saved(line)
 	f.resend.FailNext(1, 503, "")
 
@@ -504,7 +471,7 @@ func TestSendEmailTransientFailure(t *testing.T) {
 
 func TestSendEmailRateLimited(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1005")
+	line := testenv.OrderLine("1005")
 	keys := f.saved(line)
 	f.resend.FailNext(1, 429, "")
 
@@ -519,7 +486,7 @@ func TestSendEmailRateLimited(t *testing.T) {
 func TestSendEmailNeverShowsAPIKey(t *testing.T) {
 	f := newMailFixture(t)
 	apiKey := f.resend.APIKey
-	line := testLine("1006")
+	line := testenv.OrderLine("1006")
 	keys := f.saved(line)
 
 	check := func(name string, err error) {
@@ -562,7 +529,7 @@ func TestSendEmailNeverShowsAPIKey(t *testing.T) {
 
 func TestSendEmailUnknownTemplate(t *testing.T) {
 	f := newMailFixture(t)
-	line := testLine("1007")
+	line := testenv.OrderLine("1007")
 	keys := f.saved(line)
 	line.Email.Template = "nope"
 

@@ -29,9 +29,7 @@ import (
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
-	"github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/mail/resendtest"
-	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -136,10 +134,6 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl, err := mail.LoadTemplates("")
-	if err != nil {
-		t.Fatal(err)
-	}
 	c, err := client.Dial(client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}})
 	if err != nil {
 		t.Fatal(err)
@@ -147,28 +141,24 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(c.Close)
 	rs := resendtest.NewServer(t)
 	id := strings.ToLower(rand.Text()[:8])
+	a, err := app.New(app.Env{
+		KeysDir:       keysDir,
+		KeyTimeout:    10 * time.Second,
+		ResendAPIKey:  rs.APIKey,
+		ResendBaseURL: rs.URL(),
+		TaskQueue:     "e2e-" + id,
+	}, cfg, db.DB, c, client.DefaultNamespace)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	s := &stack{
 		t:      t,
 		db:     db,
 		resend: rs,
 		ring:   license.Keyring{1: k.PublicKey()},
 		prefix: id,
-		app: &app.App{
-			Env: app.Env{
-				KeysDir:       keysDir,
-				KeyTimeout:    10 * time.Second,
-				ResendAPIKey:  rs.APIKey,
-				ResendBaseURL: rs.URL(),
-				TaskQueue:     "e2e-" + id,
-			},
-			Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Config:    cfg,
-			DB:        db.DB,
-			Store:     &store.Store{DB: db.DB},
-			Temporal:  c,
-			Namespace: client.DefaultNamespace,
-			Templates: tmpl,
-		},
+		app:    a,
 	}
 	if testing.Verbose() {
 		s.app.Log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/keysmith/keysmith/activities"
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -28,40 +29,6 @@ import (
 // workflowID is the ID the API gives the test line's workflow; the API also
 // uses it as the issue-key update ID.
 var workflowID = workflows.IssueLicenseID("shareit", "548712391", "1")
-
-var orderDate = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
-
-// testLine is an order line as the API builds it from a shareit order.
-func testLine() order.Line {
-	return order.Line{
-		Provider:   "shareit",
-		PurchaseID: "548712391",
-		RunningNo:  "1",
-		OrderDate:  orderDate,
-		Product: order.Product{
-			ID: 300123, Major: 2, Minor: 4,
-			Name:         "Keysmith Desktop Pro",
-			FeatureNames: []string{"Export", "Cloud sync"},
-		},
-		Features:      [4]uint8{0b011, 0, 0, 0},
-		Quantity:      1,
-		KeyCount:      1,
-		Seats:         3,
-		Model:         "subscription",
-		ExpiresInDays: 365,
-		Customer: order.Customer{
-			Email: "ada.buyer@example.com", Name: "Ada Buyer", Company: "Buyer GmbH",
-			Street: "Hauptstr. 1", City: "Berlin", Zip: "10115", State: "BE",
-			Country: "Germany", ISOCode: "DE", Phone: "+49 30 1234567",
-		},
-		Email: order.Email{Send: true, Template: "default"},
-		Fields: map[string]string{
-			"PURCHASE_ID": "548712391", "RUNNING_NO": "1", "PRODUCT_ID": "300123",
-			"QUANTITY": "1", "EMAIL": "ada.buyer@example.com",
-		},
-		Args: map[string]string{"license_model": "subscription", "seats": "3"},
-	}
-}
 
 // testKeys are the keys GenerateKeys returns for n licenses.
 func testKeys(n int) []order.Key {
@@ -96,7 +63,7 @@ func newFixture(t *testing.T) *fixture {
 		&slog.HandlerOptions{Level: slog.LevelError}))))
 	f := &fixture{t: t, env: suite.NewTestWorkflowEnvironment(), acts: &activities.Activities{}}
 	f.env.RegisterActivity(f.acts)
-	f.env.SetStartTime(orderDate.Add(2 * time.Minute))
+	f.env.SetStartTime(testenv.OrderDate.Add(2 * time.Minute))
 	f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: workflows.TaskQueue})
 	// The API starts the workflow with EmailStatus = pending.
 	require.NoError(t, f.env.SetTypedSearchAttributesOnStart(
@@ -296,7 +263,7 @@ func TestIssueLicenseSendsEmail(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			line := testLine()
+			line := testenv.OrderLine("548712391")
 			line.Quantity, line.KeyCount = len(tc.keys), len(tc.keys)
 
 			gen := f.mockKeys(tc.keys)
@@ -352,7 +319,7 @@ func TestIssueLicenseSkipsEmail(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t)
-			line := testLine()
+			line := testenv.OrderLine("548712391")
 			tc.edit(&line)
 			keys := testKeys(1)
 
@@ -381,7 +348,7 @@ func TestIssueLicenseDefaultsOrderDateToStart(t *testing.T) {
 	want := f.env.Now()
 	require.True(t, want.Equal(start))
 
-	line := testLine()
+	line := testenv.OrderLine("548712391")
 	line.OrderDate = time.Time{}
 	keys := testKeys(1)
 	gen := f.mockKeys(keys)
@@ -410,7 +377,7 @@ func TestIssueLicenseDefaultsOrderDateToStart(t *testing.T) {
 
 func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 	f := newFixture(t)
-	line := testLine()
+	line := testenv.OrderLine("548712391")
 	keys := testKeys(2)
 	line.Quantity, line.KeyCount = 2, 2
 
@@ -462,7 +429,7 @@ func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 	assert.Equal(t, workflowID+"/email/2", calls[1].req.IdempotencyKey)
 	assert.Equal(t, keys, calls[1].req.Keys)
 	assert.Equal(t, line, calls[1].req.Line, "the retry mails the same line; only To changes")
-	assert.True(t, calls[1].at.Equal(orderDate.Add(2*time.Minute+time.Hour)),
+	assert.True(t, calls[1].at.Equal(testenv.OrderDate.Add(2*time.Minute+time.Hour)),
 		"second send at %v, want only after the retry", calls[1].at)
 
 	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
@@ -488,7 +455,7 @@ func TestRetryEmailRejectedWhenNothingParked(t *testing.T) {
 			upd := f.issueKey()
 			retry := f.sendUpdate(tc.delay, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
 
-			f.run(testLine())
+			f.run(testenv.OrderLine("548712391"))
 
 			requireKeys(t, upd, keys)
 			r := retry.get()
@@ -528,7 +495,7 @@ func TestRetryEmailValidatesAddress(t *testing.T) {
 	// An empty To keeps the buyer's address.
 	good := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-good", workflows.RetryEmail{})
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	for name, o := range map[string]*outcome{"not an address": bad, "display name": named} {
 		r := o.get()
@@ -571,7 +538,7 @@ func TestRetryEmailOnlyOneAtATime(t *testing.T) {
 		f.update(second, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{To: "second@example.com"})
 	}, time.Hour)
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	r1, r2 := first.get(), second.get()
 	require.True(t, r1.accepted, "first retry rejected: %v", r1.rejected)
@@ -603,7 +570,7 @@ func TestRetryEmailThatFailsAgainParksAgain(t *testing.T) {
 	f.env.RegisterDelayedCallback(func() { details = f.currentDetails() }, 90*time.Minute)
 	retry2 := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{})
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	r1 := retry1.get()
 	require.True(t, r1.accepted, "rejected: %v", r1.rejected)
@@ -645,7 +612,7 @@ func TestIssueLicenseRetriesTransientEmailFailure(t *testing.T) {
 	})
 	upd := f.issueKey()
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	requireKeys(t, upd, keys)
 	f.env.AssertActivityNumberOfCalls(t, "SendEmail", 3)
@@ -682,7 +649,7 @@ func TestIssueLicenseParksAfterEmailAttempts(t *testing.T) {
 		f.update(&outcome{}, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
 	}, 6*time.Hour)
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	assert.Equal(t, activities.EmailAttempts, sends)
 	assert.Equal(t, workflows.EmailFailed, status)
@@ -698,7 +665,7 @@ func TestIssueLicenseParksAfterEmailAttempts(t *testing.T) {
 func TestIssueKeyRepeated(t *testing.T) {
 	f := newFixture(t)
 	keys := testKeys(2)
-	line := testLine()
+	line := testenv.OrderLine("548712391")
 	line.Quantity, line.KeyCount = 2, 2
 	gen := &calls[order.Line]{}
 	// Keys take 10s, so the first repeat arrives while the first call waits.
@@ -736,7 +703,7 @@ func TestIssueLicenseFailsWhenKeysCannotBeGenerated(t *testing.T) {
 	f.mockEmail(0, emailOK)
 	upd := f.issueKey()
 
-	f.run(testLine())
+	f.run(testenv.OrderLine("548712391"))
 
 	err := f.env.GetWorkflowError()
 	require.Error(t, err)

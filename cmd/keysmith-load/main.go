@@ -38,7 +38,6 @@ import (
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
-	"github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -172,29 +171,22 @@ mail: {from: "Load <load@vendor.example>"}
 	if err := license.WriteKeyPair(keys, k); err != nil {
 		return nil, err
 	}
-	tmpl, err := mail.LoadTemplates("")
-	if err != nil {
-		return nil, err
-	}
 	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: quiet{}})
 	if err != nil {
 		return nil, err
 	}
-	return &app.App{
-		Env: app.Env{
-			KeysDir:    keys,
-			KeyTimeout: 30 * time.Second,
-			Outbox:     filepath.Join(dir, "outbox"),
-			TaskQueue:  workflows.TaskQueue,
-		},
-		Log:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Config:    cfg,
-		DB:        db.DB,
-		Store:     &store.Store{DB: db.DB},
-		Temporal:  c,
-		Namespace: client.DefaultNamespace,
-		Templates: tmpl,
-	}, nil
+	a, err := app.New(app.Env{
+		KeysDir:    keys,
+		KeyTimeout: 30 * time.Second,
+		Outbox:     filepath.Join(dir, "outbox"),
+		TaskQueue:  workflows.TaskQueue,
+	}, cfg, db.DB, c, client.DefaultNamespace)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	a.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	return a, nil
 }
 
 const query = "/qlmservice.asmx/GetActivationKey?is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:1&is_user=shareit&is_pwd=" + password

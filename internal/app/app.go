@@ -75,28 +75,50 @@ type App struct {
 
 // Open reads the configuration and connects to Postgres and Temporal.
 func Open(ctx context.Context, e Env) (*App, error) {
-	a := &App{Env: e, Log: e.Logger()}
-	var err error
-	if a.Config, err = config.Load(e.ConfigFile); err != nil {
+	cfg, err := config.Load(e.ConfigFile)
+	if err != nil {
 		return nil, err
 	}
-	if a.Templates, err = mail.LoadTemplates(a.Config.Mail.TemplatesDir); err != nil {
+	db, err := store.Open(e.DatabaseURL)
+	if err != nil {
 		return nil, err
 	}
-	for _, p := range a.Config.Products {
-		if !a.Templates.Has(p.EmailTemplate) {
-			return nil, fmt.Errorf("product %s: no email template %q", p.Name, p.EmailTemplate)
-		}
-	}
-	if a.DB, err = store.Open(e.DatabaseURL); err != nil {
+	c, namespace, err := DialTemporal(ctx, e.Logger())
+	if err != nil {
+		db.Close()
 		return nil, err
 	}
-	a.Store = &store.Store{DB: a.DB}
-	if a.Temporal, a.Namespace, err = DialTemporal(ctx, a.Log); err != nil {
-		a.DB.Close()
+	a, err := New(e, cfg, db, c, namespace)
+	if err != nil {
+		c.Close()
+		db.Close()
 		return nil, err
 	}
 	return a, nil
+}
+
+// New assembles keysmith from a configuration and open connections, and
+// loads the email templates the configuration names.
+func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace string) (*App, error) {
+	tmpl, err := mail.LoadTemplates(cfg.Mail.TemplatesDir)
+	if err != nil {
+		return nil, err
+	}
+	for _, p := range cfg.Products {
+		if !tmpl.Has(p.EmailTemplate) {
+			return nil, fmt.Errorf("product %s: no email template %q", p.Name, p.EmailTemplate)
+		}
+	}
+	return &App{
+		Env:       e,
+		Log:       e.Logger(),
+		Config:    cfg,
+		DB:        db,
+		Store:     &store.Store{DB: db},
+		Temporal:  c,
+		Namespace: namespace,
+		Templates: tmpl,
+	}, nil
 }
 
 // DialTemporal connects with the options from Temporal's environment
