@@ -246,13 +246,21 @@ func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, error) 
 }
 
 // issueFailure turns a failure to get keys into a status and a plain reason
-// for the storefront; the cause goes to the log only.
+// for the storefront; the cause goes to the log only. Timeouts and an
+// unreachable or overloaded Temporal are worth a retry: 503.
 func issueFailure(ctx context.Context, err error) (int, string) {
-	var unavailable *serviceerror.Unavailable
+	var (
+		waiting     *client.WorkflowUpdateServiceTimeoutOrCanceledError
+		deadline    *serviceerror.DeadlineExceeded
+		canceled    *serviceerror.Canceled
+		unavailable *serviceerror.Unavailable
+		exhausted   *serviceerror.ResourceExhausted
+	)
 	switch {
-	case ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded):
+	case ctx.Err() != nil, errors.Is(err, context.DeadlineExceeded), errors.As(err, &waiting),
+		errors.As(err, &deadline), errors.As(err, &canceled):
 		return http.StatusServiceUnavailable, errTimeout.Error()
-	case errors.As(err, &unavailable):
+	case errors.As(err, &unavailable), errors.As(err, &exhausted):
 		return http.StatusServiceUnavailable, "key service temporarily unavailable; try again"
 	default:
 		return http.StatusInternalServerError, "internal error; the order was not keyed"
