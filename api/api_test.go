@@ -24,37 +24,7 @@ import (
 	"github.com/keysmith/keysmith/store"
 )
 
-// password is the shareit provider's is_pwd: distinctive, so that finding it
-// anywhere in a log or a body is a leak.
-const password = "pw-7f3a9c-never-log-me"
-
-// testConfig has a provider with QLM credentials, one that also wants basic
-// auth, and two that are limited by address; httptest.NewRequest calls come
-// from 192.0.2.1.
-const testConfig = `
-providers:
-  - name: shareit
-    user: shareit
-    password_hash: %[1]q
-    products:
-      "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3;1:1"
-  - name: guarded
-    user: shareit
-    password_hash: %[1]q
-    basic_auth: {user: basic, password_hash: %[1]q}
-  - name: faraway
-    allow_ips: ["198.51.100.7"]
-  - name: local
-    allow_ips: ["192.0.2.0/24"]
-products:
-  - id: 1
-    name: Demo App
-    major: 1
-    minor: 0
-    features: {0: [Pro, Export], 1: [Cloud sync]}
-mail:
-  from: "Demo Vendor <keys@vendor.example>"
-`
+const password = testenv.Password
 
 const (
 	getKey = "/qlmservice.asmx/getactivationkey"
@@ -63,19 +33,10 @@ const (
 	qlmQuery = "is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_qlmversion=5.0.00&is_features=0:3;1:1&is_user=shareit&is_pwd=" + password
 )
 
-var (
-	hashOnce sync.Once
-	hash     string
-	hashErr  error
-)
-
-// parsedConfig parses testConfig; bcrypt is slow under -race, so the hash
-// is made once.
+// parsedConfig is the shared test configuration.
 func parsedConfig(t *testing.T) *config.Config {
 	t.Helper()
-	hashOnce.Do(func() { hash, hashErr = config.HashPassword(password) })
-	require.NoError(t, hashErr)
-	cfg, err := config.Parse(fmt.Appendf(nil, testConfig, hash))
+	cfg, err := testenv.Config()
 	require.NoError(t, err)
 	return cfg
 }

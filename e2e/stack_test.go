@@ -24,7 +24,6 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/internal/testenv"
@@ -33,12 +32,9 @@ import (
 	"github.com/keysmith/keysmith/workflows"
 )
 
-const password = "s3cret-pass!" // ShareIt's is_pwd in the test configuration
+const password = testenv.Password
 
-var (
-	temporalServer *testsuite.DevServer
-	configYAML     string
-)
+var temporalServer *testsuite.DevServer
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -53,47 +49,8 @@ func runTests(m *testing.M) int {
 	}
 	defer srv.Stop() //nolint:errcheck // end of tests
 	temporalServer = srv
-	hash, err := config.HashPassword(password)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	configYAML = fmt.Sprintf(testConfig, hash)
 	return m.Run()
 }
-
-// testConfig has the ShareIt provider of every test, providers that refuse
-// callers in other ways, and two versions of a product.
-const testConfig = `
-providers:
-  - name: shareit
-    user: shareit
-    password_hash: %[1]q
-    products:
-      "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3;1:1"
-  - name: guarded
-    user: shareit
-    password_hash: %[1]q
-    basic_auth: {user: basic, password_hash: %[1]q}
-  - name: faraway
-    allow_ips: ["192.0.2.1", "198.51.100.0/24"]
-products:
-  - id: 1
-    name: Demo App
-    major: 1
-    minor: 0
-    features: {0: [Pro, Export], 1: [Cloud sync]}
-  - id: 1
-    name: Demo App
-    major: 2
-    minor: 0
-  - id: 7
-    name: Single Tool
-    major: 3
-    minor: 1
-mail:
-  from: "Demo Vendor <keys@vendor.example>"
-`
 
 // stack is one keysmith: its own database, task queue, Resend server,
 // signing key, API server and worker, beside the shared Temporal server.
@@ -130,7 +87,7 @@ func newStack(t *testing.T) *stack {
 	if err := license.WriteKeyPair(keysDir, k); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(configYAML))
+	cfg, err := testenv.Config()
 	if err != nil {
 		t.Fatal(err)
 	}

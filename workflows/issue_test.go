@@ -3,6 +3,7 @@ package workflows_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -170,6 +171,16 @@ func (f *fixture) mockEmail(d time.Duration, result func(n int) (string, error))
 			return result(n)
 		})
 	return c
+}
+
+// failFirst fails the first n sends for good, then sends.
+func failFirst(n int) func(int) (string, error) {
+	return func(call int) (string, error) {
+		if call <= n {
+			return "", permanentMailError()
+		}
+		return fmt.Sprintf("re_%d", call), nil
+	}
 }
 
 func emailOK(n int) (string, error) { return "re_" + strings.Repeat("x", n), nil }
@@ -383,12 +394,7 @@ func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 
 	f.mockKeys(keys)
 	save := f.mockSave(0)
-	email := f.mockEmail(0, func(n int) (string, error) {
-		if n == 1 {
-			return "", permanentMailError()
-		}
-		return "re_2", nil
-	})
+	email := f.mockEmail(0, failFirst(1))
 	upd := f.issueKey()
 
 	retry := &outcome{}
@@ -475,12 +481,7 @@ func TestRetryEmailValidatesAddress(t *testing.T) {
 	keys := testKeys(1)
 	f.mockKeys(keys)
 	f.mockSave(0)
-	email := f.mockEmail(0, func(n int) (string, error) {
-		if n == 1 {
-			return "", permanentMailError()
-		}
-		return "re_2", nil
-	})
+	email := f.mockEmail(0, failFirst(1))
 	f.issueKey()
 
 	bad := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-bad", workflows.RetryEmail{To: "not an address"})
@@ -524,12 +525,7 @@ func TestRetryEmailOnlyOneAtATime(t *testing.T) {
 	keys := testKeys(1)
 	f.mockKeys(keys)
 	f.mockSave(0)
-	email := f.mockEmail(0, func(n int) (string, error) {
-		if n == 1 {
-			return "", permanentMailError()
-		}
-		return "re_2", nil
-	})
+	email := f.mockEmail(0, failFirst(1))
 	first, second := &outcome{}, &outcome{}
 	f.issueKey()
 	f.env.RegisterDelayedCallback(func() {
@@ -558,12 +554,7 @@ func TestRetryEmailThatFailsAgainParksAgain(t *testing.T) {
 	keys := testKeys(1)
 	f.mockKeys(keys)
 	f.mockSave(0)
-	email := f.mockEmail(0, func(n int) (string, error) {
-		if n < 3 {
-			return "", permanentMailError()
-		}
-		return "re_3", nil
-	})
+	email := f.mockEmail(0, failFirst(2))
 	f.issueKey()
 	retry1 := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "typo@example.con"})
 	var details string

@@ -1,0 +1,65 @@
+package testenv
+
+import (
+	"fmt"
+	"sync"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/keysmith/keysmith/config"
+)
+
+// Password is every test provider's is_pwd (and basic auth password):
+// distinctive, so that finding it in a log, a body or a history is a leak.
+const Password = "pw-7f3a9c-never-log-me"
+
+// configYAML has the ShareIt provider of every test; one that also wants
+// basic auth; two limited by address (httptest.NewRequest calls come from
+// 192.0.2.1, real ones from 127.0.0.1); and two versions of a product.
+const configYAML = `
+providers:
+  - name: shareit
+    user: shareit
+    password_hash: %[1]q
+    products:
+      "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3;1:1"
+  - name: guarded
+    user: shareit
+    password_hash: %[1]q
+    basic_auth: {user: basic, password_hash: %[1]q}
+  - name: faraway
+    allow_ips: ["198.51.100.0/24"]
+  - name: local
+    allow_ips: ["192.0.2.0/24"]
+products:
+  - id: 1
+    name: Demo App
+    major: 1
+    minor: 0
+    features: {0: [Pro, Export], 1: [Cloud sync]}
+  - id: 1
+    name: Demo App
+    major: 2
+    minor: 0
+  - id: 7
+    name: Single Tool
+    major: 3
+    minor: 1
+mail:
+  from: "Demo Vendor <keys@vendor.example>"
+`
+
+var passwordHash = sync.OnceValues(func() ([]byte, error) {
+	// The cheapest cost: bcrypt at the default cost takes about a second
+	// under the race detector, and the cost is not what tests check.
+	return bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
+})
+
+// Config is the configuration of the API and end-to-end tests.
+func Config() (*config.Config, error) {
+	hash, err := passwordHash()
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(fmt.Appendf(nil, configYAML, hash))
+}
