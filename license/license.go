@@ -21,15 +21,21 @@ var (
 	ErrBadSignature = errors.New("license: bad signature")
 )
 
+// ErrUnknownModel is returned, wrapped with the name, by [ParseModel].
+var ErrUnknownModel = errors.New("license: unknown license model")
+
 const (
-	formatVersion = 1
+	// formatVersion is the payload layout Sign writes. Verify also reads
+	// version 1, which has no binding and no maintenance date, so that keys
+	// sold before version 2 stay valid.
+	formatVersion = 2
 
 	// maxDay caps encoded dates (about year 2199): later dates are
 	// certainly mistakes, and the cap keeps date arithmetic far from overflow.
 	maxDay = 1<<16 - 1
 
 	// maxKeyText bounds the input Verify looks at. The longest possible key
-	// is about 230 characters; the slack allows for stray whitespace.
+	// is 213 characters; the slack allows for stray whitespace.
 	maxKeyText = 1024
 
 	groupSize = 5
@@ -39,13 +45,21 @@ const (
 // epoch is day 0 of the encoded dates.
 var epoch = time.Date(2020, time.January, 1, 0, 0, 0, 0, time.UTC)
 
+// FirstDay and LastDay bound the dates a key holds: issue, expiry and
+// maintenance days from FirstDay to LastDay. Sign refuses others.
+var (
+	FirstDay = epoch
+	LastDay  = epoch.AddDate(0, 0, maxDay)
+)
+
 // alphabet is Crockford's base32, which leaves out I, L, O and U to avoid
 // misreadings and accidental words.
 const alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 var crockford = base32.NewEncoding(alphabet).WithPadding(base32.NoPadding)
 
-// Model is the way a license was sold.
+// Model is the way a license was sold. Together with a [Binding] it makes
+// one of QLM's nine license models; see [ParseModel].
 type Model uint8
 
 const (
@@ -69,18 +83,57 @@ func (m Model) String() string {
 
 func (m Model) valid() bool { return int(m) < len(modelNames) }
 
-// ParseModel parses a model name as returned by [Model.String], ignoring
-// case. The empty string means [Permanent].
-func ParseModel(s string) (Model, error) {
-	if s == "" {
-		return Permanent, nil
+// Binding is what a license's seats are bound to.
+type Binding uint8
+
+const (
+	Computer Binding = iota // node-locked: each seat is one activated computer
+	Floating                // concurrent seats shared on a network
+	Cloud                   // bound to a user account: a cloud license
+)
+
+var bindingNames = [...]string{
+	Computer: "computer",
+	Floating: "floating",
+	Cloud:    "cloud",
+}
+
+func (b Binding) String() string {
+	if b.valid() {
+		return bindingNames[b]
 	}
-	for i, name := range modelNames {
-		if strings.EqualFold(s, name) {
-			return Model(i), nil
+	return "Binding(" + strconv.Itoa(int(b)) + ")"
+}
+
+func (b Binding) valid() bool { return int(b) < len(bindingNames) }
+
+// ModelName returns QLM's name for a model and binding: the model's name,
+// followed by "_floating" or "_cloud" unless b is [Computer], such as
+// "permanent" or "trial_cloud".
+func ModelName(m Model, b Binding) string {
+	if b == Computer {
+		return m.String()
+	}
+	return m.String() + "_" + b.String()
+}
+
+// ParseModel parses one of QLM's nine license model names, as returned by
+// [ModelName], ignoring case and surrounding spaces. The empty string means
+// [Permanent] and [Computer]. An unknown name gives an error wrapping
+// [ErrUnknownModel].
+func ParseModel(s string) (Model, Binding, error) {
+	name := strings.TrimSpace(s)
+	if name == "" {
+		return Permanent, Computer, nil
+	}
+	for m := range modelNames {
+		for b := range bindingNames {
+			if strings.EqualFold(name, ModelName(Model(m), Binding(b))) {
+				return Model(m), Binding(b), nil
+			}
 		}
 	}
-	return 0, fmt.Errorf("license: unknown license model %q", s)
+	return 0, 0, fmt.Errorf("%w %q: want permanent, trial or subscription, optionally with _floating or _cloud", ErrUnknownModel, s)
 }
 
 // Features holds the four QLM feature sets. Each set is a bitmask of
@@ -105,17 +158,31 @@ func (f Features) String() string {
 // Claims is what a license key grants.
 //
 // Dates are stored with day precision in UTC: [Sign] rounds Issued down and
-// Expires up to midnight, so a key never expires earlier than requested.
+// Expires and Maintenance up to midnight, so a key never expires, and its
+// maintenance plan never ends, earlier than requested.
 type Claims struct {
 	Product      uint32
 	Major, Minor uint32 // the licensed version; what it covers is up to the vendor
 	Features     Features
 	Seats        uint32 // at least 1
 	Model        Model
-	Issued       time.Time // required
-	Expires      time.Time // the key is valid before this instant; zero means never
-	Serial       uint64
-	KeyID        uint16 // the signing key's id; set by Verify, ignored by Sign
+
+	// Binding says what a seat is: an activated computer, a concurrent
+	// user on a network, or a user account. Keys in format version 1
+	// predate it and verify as Computer, which is what they were sold as.
+	Binding Binding
+
+	Issued  time.Time // required
+	Expires time.Time // the key is valid before this instant; zero means never
+
+	// Maintenance is when the maintenance plan ends: updates released
+	// before this instant are covered. Zero means no maintenance plan. It
+	// must not be before Issued but may fall on the issue day, as for a
+	// key reissued on the day its plan runs out.
+	Maintenance time.Time
+
+	Serial uint64
+	KeyID  uint16 // the signing key's id; set by Verify, ignored by Sign
 }
 
 // Expired reports whether the key has expired at now.
@@ -189,7 +256,21 @@ func (c Claims) marshal(keyID uint16) ([]byte, error) {
 			return nil, err
 		}
 	}
-	if err := validate(c.Seats, c.Model, issued, expires); err != nil {
+	var maintenance uint64
+	if !c.Maintenance.IsZero() {
+		if c.Maintenance.Before(c.Issued) {
+			return nil, errors.New("maintenance end date must not be before issue date")
+		}
+		if maintenance, err = dayNumber(c.Maintenance, true); err != nil {
+			return nil, err
+		}
+		if maintenance == 0 {
+			// Day 0 is written as "no plan"; only a plan ending at the
+			// very start of 2020 lands there.
+			return nil, fmt.Errorf("maintenance end date must be after %s", epoch.Format(time.DateOnly))
+		}
+	}
+	if err := c.validate(issued, expires, maintenance); err != nil {
 		return nil, err
 	}
 
@@ -200,19 +281,24 @@ func (c Claims) marshal(keyID uint16) ([]byte, error) {
 	b = binary.AppendUvarint(b, uint64(c.Minor))
 	b = append(b, c.Features[:]...)
 	b = binary.AppendUvarint(b, uint64(c.Seats))
-	b = append(b, byte(c.Model))
+	b = append(b, byte(c.Model), byte(c.Binding))
 	b = binary.AppendUvarint(b, issued)
 	b = binary.AppendUvarint(b, expires)
+	b = binary.AppendUvarint(b, maintenance)
 	b = binary.BigEndian.AppendUint64(b, c.Serial)
 	return b, nil
 }
 
 func unmarshal(payload []byte) (Claims, error) {
 	d := decoder{buf: payload}
-	if v := d.byte(); d.err == nil && v != formatVersion {
+	version := d.byte()
+	if d.err == nil && version != 1 && version != 2 {
 		// Later versions may lay out the payload differently, so stop here.
-		return Claims{}, fmt.Errorf("unknown format version %d", v)
+		return Claims{}, fmt.Errorf("unknown format version %d", version)
 	}
+	// Version 2 is version 1 with a binding byte after the model and a
+	// maintenance date after the expiry date.
+	v2 := version == 2
 	var c Claims
 	c.KeyID = uint16(d.uvarint(math.MaxUint16))
 	c.Product = uint32(d.uvarint(math.MaxUint32))
@@ -223,8 +309,15 @@ func unmarshal(payload []byte) (Claims, error) {
 	}
 	c.Seats = uint32(d.uvarint(math.MaxUint32))
 	c.Model = Model(d.byte())
+	if v2 {
+		c.Binding = Binding(d.byte())
+	}
 	issued := d.uvarint(maxDay)
 	expires := d.uvarint(maxDay)
+	var maintenance uint64
+	if v2 {
+		maintenance = d.uvarint(maxDay)
+	}
 	c.Serial = d.uint64()
 	if d.err != nil {
 		return Claims{}, d.err
@@ -232,25 +325,34 @@ func unmarshal(payload []byte) (Claims, error) {
 	if len(d.buf) != 0 {
 		return Claims{}, errors.New("trailing bytes")
 	}
-	if err := validate(c.Seats, c.Model, issued, expires); err != nil {
+	if err := c.validate(issued, expires, maintenance); err != nil {
 		return Claims{}, err
 	}
-	c.Issued = epoch.AddDate(0, 0, int(issued))
+	c.Issued = dayDate(issued)
 	if expires != 0 {
-		c.Expires = epoch.AddDate(0, 0, int(expires))
+		c.Expires = dayDate(expires)
+	}
+	if maintenance != 0 {
+		c.Maintenance = dayDate(maintenance)
 	}
 	return c, nil
 }
 
-// validate checks the rules shared by signing and decoding.
-func validate(seats uint32, m Model, issued, expires uint64) error {
+// validate checks the rules shared by signing and decoding: those on c's
+// seats, model and binding, and those on the dates as day numbers (see
+// [dayNumber]), 0 meaning none for expires and maintenance.
+func (c Claims) validate(issued, expires, maintenance uint64) error {
 	switch {
-	case seats == 0:
+	case c.Seats == 0:
 		return errors.New("seats must be at least 1")
-	case !m.valid():
-		return fmt.Errorf("unknown license model %d", m)
+	case !c.Model.valid():
+		return fmt.Errorf("unknown license model %d", c.Model)
+	case !c.Binding.valid():
+		return fmt.Errorf("unknown license binding %d", c.Binding)
 	case expires != 0 && expires <= issued:
 		return errors.New("expiry date must be after issue date")
+	case maintenance != 0 && maintenance < issued:
+		return errors.New("maintenance end date must not be before issue date")
 	}
 	return nil
 }
@@ -269,6 +371,9 @@ func dayNumber(t time.Time, roundUp bool) (uint64, error) {
 	}
 	return uint64(d), nil
 }
+
+// dayDate reverses dayNumber.
+func dayDate(n uint64) time.Time { return epoch.AddDate(0, 0, int(n)) }
 
 // decoder reads a payload, remembering the first error so that callers can
 // check once at the end.

@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,15 +29,17 @@ func date(year int, month time.Month, day int) time.Time {
 
 func sampleClaims() Claims {
 	return Claims{
-		Product:  300123,
-		Major:    2,
-		Minor:    1,
-		Features: Features{3, 1, 0, 0},
-		Seats:    5,
-		Model:    Subscription,
-		Issued:   date(2026, time.March, 1),
-		Expires:  date(2027, time.March, 1),
-		Serial:   0x1234567890abcdef,
+		Product:     300123,
+		Major:       2,
+		Minor:       1,
+		Features:    Features{3, 1, 0, 0},
+		Seats:       5,
+		Model:       Subscription,
+		Binding:     Floating,
+		Issued:      date(2026, time.March, 1),
+		Expires:     date(2027, time.March, 1),
+		Maintenance: date(2027, time.March, 1),
+		Serial:      0x1234567890abcdef,
 	}
 }
 
@@ -66,12 +70,25 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 			Product: 1, Major: 1, Seats: 1, Model: Trial,
 			Issued: date(2025, time.June, 30), Expires: date(2025, time.July, 30),
 		}},
-		{"maximum values", math.MaxUint16, Claims{
-			Product: math.MaxUint32, Major: math.MaxUint32, Minor: math.MaxUint32,
-			Features: Features{255, 255, 255, 255}, Seats: math.MaxUint32, Model: Subscription,
-			Issued: epoch.AddDate(0, 0, maxDay-1), Expires: epoch.AddDate(0, 0, maxDay),
-			Serial: math.MaxUint64,
+		{"permanent cloud with maintenance", 1, Claims{
+			Product: 1, Major: 3, Seats: 2, Model: Permanent, Binding: Cloud,
+			Issued: date(2026, time.March, 1), Maintenance: date(2027, time.March, 1),
 		}},
+		{"trial floating", 1, Claims{
+			Product: 1, Major: 1, Seats: 10, Model: Trial, Binding: Floating,
+			Issued: date(2026, time.March, 1), Expires: date(2026, time.April, 1),
+		}},
+		{"maintenance ends on issue day", 1, Claims{
+			Product: 1, Seats: 1, Issued: date(2026, time.March, 1), Maintenance: date(2026, time.March, 1),
+		}},
+		{"maintenance ends on day 1", 1, Claims{
+			Product: 1, Seats: 1, Issued: epoch, Maintenance: epoch.AddDate(0, 0, 1),
+		}},
+		{"maintenance after expiry", 1, Claims{
+			Product: 1, Seats: 1, Model: Subscription,
+			Issued: date(2026, time.March, 1), Expires: date(2026, time.April, 1), Maintenance: date(2028, time.March, 1),
+		}},
+		{"maximum values", math.MaxUint16, maxClaims()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,10 +107,24 @@ func TestSignVerifyRoundTrip(t *testing.T) {
 	}
 }
 
+// maxClaims returns the claims that make the longest key.
+func maxClaims() Claims {
+	return Claims{
+		Product: math.MaxUint32, Major: math.MaxUint32, Minor: math.MaxUint32,
+		Features: Features{255, 255, 255, 255}, Seats: math.MaxUint32, Model: Subscription, Binding: Cloud,
+		Issued: epoch.AddDate(0, 0, maxDay-1), Expires: epoch.AddDate(0, 0, maxDay), Maintenance: epoch.AddDate(0, 0, maxDay),
+		Serial: math.MaxUint64,
+	}
+}
+
 func TestKeyText(t *testing.T) {
+	// The lengths are in the package documentation and maxKeyText's comment.
 	key := mustSign(t, testKey(1), sampleClaims())
-	if len(key) != 171 {
-		t.Errorf("typical key is %d characters, want 171: %s", len(key), key)
+	if len(key) != 177 {
+		t.Errorf("typical key is %d characters, want 177: %s", len(key), key)
+	}
+	if longest := mustSign(t, testKey(math.MaxUint16), maxClaims()); len(longest) != 213 {
+		t.Errorf("longest key is %d characters, want 213: %s", len(longest), longest)
 	}
 	for i, group := range strings.Split(key, "-") {
 		if len(group) > groupSize || len(group) == 0 {
@@ -127,6 +158,7 @@ func TestSignRoundsDates(t *testing.T) {
 	c := sampleClaims()
 	c.Issued = time.Date(2026, time.March, 1, 23, 30, 0, 0, time.UTC)
 	c.Expires = time.Date(2026, time.March, 31, 0, 0, 0, 1, time.UTC)
+	c.Maintenance = time.Date(2026, time.March, 1, 23, 30, 0, 0, time.UTC) // the day of issue, but later
 	got, err := Keyring{1: k.PublicKey()}.Verify(mustSign(t, k, c))
 	if err != nil {
 		t.Fatal(err)
@@ -137,8 +169,13 @@ func TestSignRoundsDates(t *testing.T) {
 	if want := date(2026, time.April, 1); !got.Expires.Equal(want) {
 		t.Errorf("Expires = %v, want %v", got.Expires, want)
 	}
-	if got.Issued.Location() != time.UTC || got.Expires.Location() != time.UTC {
-		t.Errorf("dates are not in UTC: %v, %v", got.Issued, got.Expires)
+	if want := date(2026, time.March, 2); !got.Maintenance.Equal(want) {
+		t.Errorf("Maintenance = %v, want %v", got.Maintenance, want)
+	}
+	for _, d := range []time.Time{got.Issued, got.Expires, got.Maintenance} {
+		if d.Location() != time.UTC {
+			t.Errorf("date %v is not in UTC", d)
+		}
 	}
 }
 
@@ -150,12 +187,19 @@ func TestSignRejectsInvalidClaims(t *testing.T) {
 	}{
 		{"no seats", func(c *Claims) { c.Seats = 0 }},
 		{"unknown model", func(c *Claims) { c.Model = 3 }},
+		{"unknown binding", func(c *Claims) { c.Binding = 3 }},
 		{"no issue date", func(c *Claims) { c.Issued = time.Time{} }},
 		{"issued before 2020", func(c *Claims) { c.Issued = date(2019, time.December, 31) }},
 		{"issued too late", func(c *Claims) { c.Issued = date(2300, time.January, 1); c.Expires = time.Time{} }},
 		{"expires too late", func(c *Claims) { c.Expires = date(2300, time.January, 1) }},
 		{"expires on issue", func(c *Claims) { c.Expires = c.Issued }},
 		{"expires before issue", func(c *Claims) { c.Expires = c.Issued.Add(-time.Hour) }},
+		{"maintenance too late", func(c *Claims) { c.Maintenance = date(2300, time.January, 1) }},
+		{"maintenance before issue", func(c *Claims) { c.Maintenance = c.Issued.Add(-time.Nanosecond) }},
+		{"maintenance a day before issue", func(c *Claims) { c.Maintenance = c.Issued.AddDate(0, 0, -1) }},
+		{"maintenance before 2020", func(c *Claims) { c.Maintenance = date(2019, time.December, 31) }},
+		// Day 0 would read back as no plan.
+		{"maintenance at the epoch", func(c *Claims) { c.Issued, c.Expires, c.Maintenance = epoch, time.Time{}, epoch }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,43 +280,72 @@ func TestMalformedKeys(t *testing.T) {
 		p[i] = b
 		return p
 	}
-	const modelOffset = 1 + 1 + 3 + 1 + 1 + 4 + 1 // version, key id, product, major, minor, features, seats
-	if payload[modelOffset] != byte(Subscription) {
+	const (
+		modelOffset       = 1 + 1 + 3 + 1 + 1 + 4 + 1 // version, key id, product, major, minor, features, seats
+		bindingOffset     = modelOffset + 1
+		issuedOffset      = bindingOffset + 1 // the sample's dates take two bytes each
+		expiresOffset     = issuedOffset + 2
+		maintenanceOffset = expiresOffset + 2
+	)
+	sample := sampleClaims()
+	for off, want := range map[int]time.Time{issuedOffset: sample.Issued, expiresOffset: sample.Expires, maintenanceOffset: sample.Maintenance} {
+		if d, n := binary.Uvarint(payload[off:]); n != 2 || !dayDate(d).Equal(want) {
+			t.Fatalf("date offset %d is wrong: payload %x", off, payload)
+		}
+	}
+	if payload[modelOffset] != byte(sample.Model) || payload[bindingOffset] != byte(sample.Binding) {
 		t.Fatalf("modelOffset is wrong: payload %x", payload)
 	}
 	seatsOffset := modelOffset - 1
-	issuedOffset := modelOffset + 1 // issued and expires take two bytes each
-
-	// Copy the two-byte issue date over the two-byte expiry date.
-	expiresOnIssue := bytes.Clone(payload)
-	copy(expiresOnIssue[issuedOffset+2:issuedOffset+4], payload[issuedOffset:issuedOffset+2])
-	if expiresOnIssue[issuedOffset+3]&0x80 != 0 || bytes.Equal(expiresOnIssue, payload) {
-		t.Fatalf("issuedOffset is wrong: payload %x", payload)
+	issued, _ := binary.Uvarint(payload[issuedOffset:])
+	// withDay returns payload with the two-byte date at off replaced by day.
+	withDay := func(off int, day uint64) []byte {
+		p := binary.AppendUvarint(bytes.Clone(payload[:off]), day)
+		return append(p, payload[off+2:]...)
 	}
 	// The last character carries bits beyond the end of the data.
 	last := strings.IndexByte(alphabet, valid[len(valid)-1])
 	nonzeroUnusedBits := valid[:len(valid)-1] + string(alphabet[last^1])
 
+	// A version 1 payload, to check that its fields are validated too.
+	v1 := must(decode(version1Keys[0].key))
+	v1 = v1[:len(v1)-ed25519.SignatureSize]
+	v1WithByte := func(i int, b byte) []byte {
+		p := bytes.Clone(v1)
+		p[i] = b
+		return p
+	}
+
 	tests := map[string]string{
-		"empty":               "",
-		"blank":               " - \n",
-		"not base32":          "hello, world!",
-		"U is not in base32":  strings.Replace(valid, valid[:1], "U", 1),
-		"too short":           valid[:40],
-		"truncated":           valid[:len(valid)-5],
-		"extra character":     valid + "0",
-		"extra group":         valid + "-00000",
-		"nonzero unused bits": nonzeroUnusedBits,
-		"huge input":          strings.Repeat(valid, 10),
-		"trailing byte":       signPayload(k, append(bytes.Clone(payload), 0)),
-		"no serial":           signPayload(k, payload[:len(payload)-8]),
-		"version 0":           signPayload(k, withByte(0, 0)),
-		"version 2":           signPayload(k, withByte(0, 2)),
-		"zero seats":          signPayload(k, withByte(seatsOffset, 0)),
-		"unknown model":       signPayload(k, withByte(modelOffset, 3)),
-		"expires on issue":    signPayload(k, expiresOnIssue),
-		"key id too big":      signPayload(k, append([]byte{1}, binary.AppendUvarint(nil, math.MaxUint16+1)...)),
-		"varint overflow":     signPayload(k, append([]byte{1, 1}, bytes.Repeat([]byte{0xff}, 11)...)),
+		"empty":                         "",
+		"blank":                         " - \n",
+		"not base32":                    "hello, world!",
+		"U is not in base32":            strings.Replace(valid, valid[:1], "U", 1),
+		"too short":                     valid[:40],
+		"truncated":                     valid[:len(valid)-5],
+		"extra character":               valid + "0",
+		"extra group":                   valid + "-00000",
+		"nonzero unused bits":           nonzeroUnusedBits,
+		"huge input":                    strings.Repeat(valid, 10),
+		"trailing byte":                 signPayload(k, append(bytes.Clone(payload), 0)),
+		"no serial":                     signPayload(k, payload[:len(payload)-8]),
+		"version 0":                     signPayload(k, withByte(0, 0)),
+		"version 3":                     signPayload(k, withByte(0, 3)),
+		"version 255":                   signPayload(k, withByte(0, 255)),
+		"version 2 labelled version 1":  signPayload(k, withByte(0, 1)),
+		"version 1 labelled version 2":  signPayload(k, v1WithByte(0, 2)),
+		"zero seats":                    signPayload(k, withByte(seatsOffset, 0)),
+		"unknown model":                 signPayload(k, withByte(modelOffset, 3)),
+		"unknown binding":               signPayload(k, withByte(bindingOffset, 3)),
+		"binding 255":                   signPayload(k, withByte(bindingOffset, 255)),
+		"expires on issue":              signPayload(k, withDay(expiresOffset, issued)),
+		"maintenance before issue":      signPayload(k, withDay(maintenanceOffset, issued-1)),
+		"maintenance beyond maxDay":     signPayload(k, withDay(maintenanceOffset, maxDay+1)),
+		"key id too big":                signPayload(k, append([]byte{2}, binary.AppendUvarint(nil, math.MaxUint16+1)...)),
+		"varint overflow":               signPayload(k, append([]byte{2, 1}, bytes.Repeat([]byte{0xff}, 11)...)),
+		"version 1 trailing byte":       signPayload(k, append(bytes.Clone(v1), 0)),
+		"version 1 unknown model":       signPayload(k, v1WithByte(modelOffset, 3)),
+		"version 1 without serial byte": signPayload(k, v1[:len(v1)-1]),
 	}
 	for name, key := range tests {
 		got, err := ring.Verify(key)
@@ -282,6 +355,77 @@ func TestMalformedKeys(t *testing.T) {
 		if got != (Claims{}) {
 			t.Errorf("%s: Verify returned claims %+v with an error", name, got)
 		}
+	}
+}
+
+// version1Keys are keys in format version 1, made by this package before
+// version 2 existed, with the claims they carry. They must keep verifying.
+var version1Keys = []struct {
+	name, publicKeyPEM, key string
+	want                    Claims
+}{
+	{
+		name:         "subscription",
+		publicKeyPEM: testKey1PublicPEM,
+		key:          "040XQ-A0J08-0G608-0002G-5JRHQ-0A14D-2PF28-AQKFF-8B1ZE-0D8E2-QMJDH-VK70Z-8GK9P-4FNG6-SDAWD-JNH77-SBESG-8ETKX-70YFK-ZBVSX-NFTRQ-NJ1CE-4M3QP-FPNHD-XX1J8-PK35S-GR3DX-2MXZQ-W00",
+		want: Claims{
+			Product: 300123, Major: 2, Minor: 1, Features: Features{3, 1, 0, 0}, Seats: 5, Model: Subscription,
+			Issued: date(2026, time.March, 1), Expires: date(2027, time.March, 1), Serial: 0x1234567890abcdef, KeyID: 1,
+		},
+	},
+	{
+		name:         "trial",
+		publicKeyPEM: testKey1PublicPEM,
+		key:          "040GE-08000-00000-107BG-ZX8F0-00000-00000-2NTGR-EJVS3-KRTA7-JH7BC-VZGHC-HNPGG-80Y7R-YYMH3-NH1PS-BPHJP-S6S28-DY30X-GGBZJ-YCCVZ-GPNVK-5XZQP-QQJ09-42GBC-Z17JG-C53TK-2K030",
+		want: Claims{
+			Product: 7, Major: 1, Seats: 1, Model: Trial,
+			Issued: date(2025, time.June, 30), Expires: date(2025, time.July, 30), Serial: 42, KeyID: 1,
+		},
+	},
+	{
+		name: "former package example",
+		publicKeyPEM: `-----BEGIN PUBLIC KEY-----
+Key-Id: 1
+
+MCowBQYDK2VwAyEAA6EHv/POEL4dcN0Y50vAmWfk1jCbpQ1fHdyGZBJVMbg=
+-----END PUBLIC KEY-----
+`,
+		key: "040xq-a0j08-00608-0002g-5jrhq-0a14d-2pf28-aqkff-y19b9-72fzq-gw1vn-q24g2-7r5t1-7r961-ba9p6-\nrb89p-ebx9r-tdhzy-8117e-jdbdm-v23kw-9fydq-ar1bs-8m19c-k9fem-47skh-5s6nz-p9njw-w30",
+		want: Claims{
+			Product: 300123, Major: 2, Features: Features{3, 1, 0, 0}, Seats: 5, Model: Subscription,
+			Issued: date(2026, time.March, 1), Expires: date(2027, time.March, 1), Serial: 0x1234567890abcdef, KeyID: 1,
+		},
+	},
+}
+
+// testKey1PublicPEM is testKey(1)'s public key, written out so that the
+// version 1 keys keep their key even if testKey changes.
+const testKey1PublicPEM = `-----BEGIN PUBLIC KEY-----
+Key-Id: 1
+
+MCowBQYDK2VwAyEA2rZmBhb0h5Y6iU9NHjEGdjEn5Qo2gy/EEvHYMX65N3w=
+-----END PUBLIC KEY-----
+`
+
+func TestVerifyVersion1(t *testing.T) {
+	for _, tt := range version1Keys {
+		t.Run(tt.name, func(t *testing.T) {
+			id, pub, err := ParsePublicKeyPEM([]byte(tt.publicKeyPEM))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if raw := must(decode(tt.key)); raw[0] != 1 {
+				t.Fatalf("test key is format version %d, want 1", raw[0])
+			}
+			got, err := Keyring{id: pub}.Verify(tt.key)
+			if err != nil {
+				t.Fatalf("Verify: %v", err)
+			}
+			// Binding and Maintenance stay zero: Computer and no plan.
+			if got != tt.want {
+				t.Errorf("Verify = %+v\nwant %+v", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -341,34 +485,83 @@ func TestExpired(t *testing.T) {
 	}
 }
 
-func TestModel(t *testing.T) {
+func TestParseModel(t *testing.T) {
 	tests := []struct {
-		in   string
-		want Model
+		in      string
+		model   Model
+		binding Binding
 	}{
-		{"", Permanent},
-		{"permanent", Permanent},
-		{"Trial", Trial},
-		{"SUBSCRIPTION", Subscription},
+		{"", Permanent, Computer},
+		{"  ", Permanent, Computer},
+		{"permanent", Permanent, Computer},
+		{"Trial", Trial, Computer},
+		{"SUBSCRIPTION", Subscription, Computer},
+		{" trial\n", Trial, Computer},
+		{"Permanent_Floating", Permanent, Floating},
+		{"\tTRIAL_CLOUD ", Trial, Cloud},
+		{"subscription_cloud", Subscription, Cloud},
 	}
 	for _, tt := range tests {
-		got, err := ParseModel(tt.in)
-		if err != nil || got != tt.want {
-			t.Errorf("ParseModel(%q) = %v, %v; want %v", tt.in, got, err, tt.want)
+		m, b, err := ParseModel(tt.in)
+		if err != nil || m != tt.model || b != tt.binding {
+			t.Errorf("ParseModel(%q) = %v, %v, %v; want %v, %v", tt.in, m, b, err, tt.model, tt.binding)
 		}
 	}
-	for _, bad := range []string{"perpetual", " trial", "0"} {
-		if m, err := ParseModel(bad); err == nil {
-			t.Errorf("ParseModel(%q) = %v, want error", bad, m)
+	for _, bad := range []string{
+		"perpetual", "0", "trial_", "_cloud", "floating", "cloud", "computer",
+		"trial_computer", "trial-cloud", "trial cloud", "trial_cloud_floating", "trial\x00",
+	} {
+		m, b, err := ParseModel(bad)
+		if !errors.Is(err, ErrUnknownModel) {
+			t.Errorf("ParseModel(%q) = %v, %v, %v; want ErrUnknownModel", bad, m, b, err)
+		} else if !strings.Contains(err.Error(), strconv.Quote(bad)) {
+			t.Errorf("ParseModel(%q) error %q does not name the value", bad, err)
 		}
 	}
+}
+
+func TestModelNameRoundTrip(t *testing.T) {
+	want := []string{
+		"permanent", "permanent_floating", "permanent_cloud",
+		"trial", "trial_floating", "trial_cloud",
+		"subscription", "subscription_floating", "subscription_cloud",
+	}
+	var got []string
 	for _, m := range []Model{Permanent, Trial, Subscription} {
-		if got, err := ParseModel(m.String()); err != nil || got != m {
-			t.Errorf("ParseModel(%q) = %v, %v; want %v", m.String(), got, err, m)
+		for _, b := range []Binding{Computer, Floating, Cloud} {
+			name := ModelName(m, b)
+			got = append(got, name)
+			if m2, b2, err := ParseModel(name); err != nil || m2 != m || b2 != b {
+				t.Errorf("ParseModel(%q) = %v, %v, %v; want %v, %v", name, m2, b2, err, m, b)
+			}
+			if m2, b2, err := ParseModel(strings.ToUpper(name)); err != nil || m2 != m || b2 != b {
+				t.Errorf("ParseModel(%q) = %v, %v, %v; want %v, %v", strings.ToUpper(name), m2, b2, err, m, b)
+			}
 		}
 	}
-	if got := Model(9).String(); got != "Model(9)" {
-		t.Errorf("Model(9).String() = %q", got)
+	if !slices.Equal(got, want) {
+		t.Errorf("ModelName gives %q, want QLM's nine names %q", got, want)
+	}
+}
+
+func TestModelAndBindingStrings(t *testing.T) {
+	tests := []struct {
+		got, want string
+	}{
+		{Permanent.String(), "permanent"},
+		{Trial.String(), "trial"},
+		{Subscription.String(), "subscription"},
+		{Model(9).String(), "Model(9)"},
+		{Computer.String(), "computer"},
+		{Floating.String(), "floating"},
+		{Cloud.String(), "cloud"},
+		{Binding(3).String(), "Binding(3)"},
+		{ModelName(Model(9), Binding(3)), "Model(9)_Binding(3)"},
+	}
+	for _, tt := range tests {
+		if tt.got != tt.want {
+			t.Errorf("got %q, want %q", tt.got, tt.want)
+		}
 	}
 }
 
@@ -642,6 +835,10 @@ func FuzzVerify(f *testing.F) {
 	f.Add(mustSign(f, k, Claims{Seats: 1, Issued: date(2020, time.January, 1)}))
 	f.Add(strings.ToLower(mustSign(f, k, sampleClaims())))
 	f.Add(mustSign(f, testKey(3), sampleClaims()))
+	f.Add(mustSign(f, k, Claims{Seats: 1, Model: Trial, Binding: Cloud, Issued: epoch, Maintenance: epoch.AddDate(0, 0, 1)}))
+	for _, v1 := range version1Keys {
+		f.Add(v1.key)
+	}
 	f.Add("")
 	f.Add("0")
 	f.Add("ABCDE-FGHJK")
@@ -657,13 +854,15 @@ func FuzzVerify(f *testing.F) {
 			return
 		}
 		// Only a valid key gets here: signing its claims again must give
-		// back the same key, spelled canonically.
+		// back the same key, spelled canonically, unless it is in format
+		// version 1, which Sign no longer writes.
 		signer := testKey(c.KeyID)
 		again, err := Sign(signer, c)
 		if err != nil {
 			t.Fatalf("Sign(%+v) of verified claims: %v", c, err)
 		}
-		if want := encode(must(decode(key))); again != want {
+		raw := must(decode(key))
+		if want := encode(raw); raw[0] == formatVersion && again != want {
 			t.Fatalf("re-signed key\n%s\nwant\n%s", again, want)
 		}
 		if c2, err := ring.Verify(again); err != nil || c2 != c {
