@@ -42,7 +42,7 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 	if a.Signer == nil {
 		return nil, errors.New("no signing key configured")
 	}
-	model, err := license.ParseModel(line.Model)
+	model, binding, err := license.ParseModel(line.Model)
 	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
 	}
@@ -51,15 +51,17 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", line.ID(), i+1))
 		serial := binary.BigEndian.Uint64(sum[:8])
 		k, err := license.Sign(*a.Signer, license.Claims{
-			Product:  line.Product.ID,
-			Major:    line.Product.Major,
-			Minor:    line.Product.Minor,
-			Features: line.Features,
-			Seats:    uint32(line.Seats),
-			Model:    model,
-			Issued:   line.IssueDate(),
-			Expires:  line.ExpiryDate(),
-			Serial:   serial,
+			Product:     line.Product.ID,
+			Major:       line.Product.Major,
+			Minor:       line.Product.Minor,
+			Features:    line.Features,
+			Seats:       uint32(line.Seats),
+			Model:       model,
+			Binding:     binding,
+			Issued:      line.IssueDate(),
+			Expires:     line.ExpiryDate(),
+			Maintenance: line.MaintenanceDate(),
+			Serial:      serial,
 		})
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
@@ -72,11 +74,7 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 // SaveOrder upserts the customer and stores the order line with its keys.
 func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []order.Key) error {
 	c := line.Customer
-	var expires *time.Time
-	if e := line.ExpiryDate(); !e.IsZero() {
-		expires = &e
-	}
-	o := &store.Order{
+	row := &store.OrderRow{
 		Provider:     line.Provider,
 		PurchaseID:   line.PurchaseID,
 		RunningNo:    line.RunningNo,
@@ -87,11 +85,17 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		Quantity:     line.Quantity,
 		Features:     line.Features.String(),
 		LicenseModel: line.Model,
-		ExpiresAt:    expires,
+		ExpiresAt:    optionalDate(line.ExpiryDate()),
+		Maintenance:  optionalDate(line.MaintenanceDate()),
 		OrderDate:    line.OrderDate,
 		Fields:       nonNil(line.Fields),
 		Args:         nonNil(line.Args),
+		Warnings:     append([]string{}, line.Warnings...),
 		WorkflowID:   activity.GetInfo(ctx).WorkflowExecution.ID,
+		EmailStatus:  "pending",
+	}
+	if !line.Email.Send || c.Email == "" {
+		row.EmailStatus = "skipped" // as the workflow decides
 	}
 	rows := make([]store.LicenseKey, len(keys))
 	for i, k := range keys {
@@ -102,7 +106,14 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		Street: c.Street, City: c.City, Zip: c.Zip, State: c.State,
 		Country: c.Country, ISOCode: c.ISOCode, Phone: c.Phone,
 	}
-	return a.Store.SaveOrder(ctx, customer, o, rows)
+	return a.Store.SaveOrder(ctx, customer, row, rows)
+}
+
+func optionalDate(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }
 
 func nonNil(m map[string]string) map[string]string {
@@ -126,21 +137,22 @@ type EmailRequest struct {
 func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, error) {
 	l := req.Line
 	subject, text, html, err := a.Templates.Render(l.Email.Template, kmail.Data{
-		Keys:         order.Keys(req.Keys),
-		ProductName:  l.Product.Name,
-		ProductID:    l.Product.ID,
-		Major:        l.Product.Major,
-		Minor:        l.Product.Minor,
-		OrderID:      l.PurchaseID,
-		OrderDate:    l.OrderDate,
-		Seats:        l.Seats * len(req.Keys),
-		Features:     l.Features.String(),
-		FeatureNames: l.Product.FeatureNames,
-		LicenseModel: l.Model,
-		Expires:      l.ExpiryDate(),
-		FullName:     l.Customer.Name,
-		Email:        req.To,
-		Company:      l.Customer.Company,
+		Keys:                   order.Keys(req.Keys),
+		ProductName:            l.Product.Name,
+		ProductID:              l.Product.ID,
+		Major:                  l.Product.Major,
+		Minor:                  l.Product.Minor,
+		OrderID:                l.PurchaseID,
+		OrderDate:              l.OrderDate,
+		Seats:                  l.Seats * len(req.Keys),
+		Features:               l.Features.String(),
+		FeatureNames:           l.Product.FeatureNames,
+		LicenseModel:           l.Model,
+		Expires:                l.ExpiryDate(),
+		MaintenanceRenewalDate: l.MaintenanceDate(),
+		FullName:               l.Customer.Name,
+		Email:                  req.To,
+		Company:                l.Customer.Company,
 	})
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError("render email: "+err.Error(), "Template", nil)

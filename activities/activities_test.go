@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/uptrace/bun"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -43,7 +44,13 @@ func newEnv(acts *activities.Activities) *testsuite.TestActivityEnvironment {
 	return env
 }
 
-func newStore(t *testing.T) *store.Store {
+// testStore is a store with its database handle, for the tests' checks.
+type testStore struct {
+	*store.Store
+	DB *bun.DB
+}
+
+func newStore(t *testing.T) testStore {
 	t.Helper()
 	db, err := testenv.NewDatabase(context.Background(), "keysmith_activities")
 	require.NoError(t, err)
@@ -52,7 +59,7 @@ func newStore(t *testing.T) *store.Store {
 			t.Errorf("drop database: %v", err)
 		}
 	})
-	return &store.Store{DB: db.DB}
+	return testStore{Store: store.New(db.DB), DB: db.DB}
 }
 
 func generate(t *testing.T, env *testsuite.TestActivityEnvironment, acts *activities.Activities, line order.Line) []order.Key {
@@ -129,10 +136,16 @@ func TestGenerateKeysExpiry(t *testing.T) {
 		issued  time.Time
 		expires time.Time
 	}{
-		{"explicit date wins over days", func(l *order.Line) {
+		// qlmdocs/faq/available-options-for-controlling-the-expiry-date-of-a-license.md:
+		// "the license will expire when either setting's criterion is met".
+		{"date and days: the earlier wins", func(l *order.Line) {
 			l.Expires = day(2027, 11, 26)
 			l.ExpiresInDays = 30
-		}, license.Subscription, day(2025, 3, 14), day(2027, 11, 26)},
+		}, license.Subscription, day(2025, 3, 14), day(2025, 4, 13)},
+		{"date and days: the earlier date wins", func(l *order.Line) {
+			l.Expires = day(2025, 4, 1)
+			l.ExpiresInDays = 30
+		}, license.Subscription, day(2025, 3, 14), day(2025, 4, 1)},
 		{"days from order date", func(l *order.Line) {
 			l.Model, l.ExpiresInDays = "trial", 30
 		}, license.Trial, day(2025, 3, 14), day(2025, 4, 13)},
@@ -156,6 +169,26 @@ func TestGenerateKeysExpiry(t *testing.T) {
 			assert.Equal(t, tc.model, c.Model)
 			assert.True(t, c.Issued.Equal(tc.issued), "issued %v, want %v", c.Issued, tc.issued)
 			assert.True(t, c.Expires.Equal(tc.expires), "expires %v, want %v", c.Expires, tc.expires)
+		})
+	}
+}
+
+// QLM's license models carry their binding, and a maintenance plan its end
+// day, into the key (qlmdocs/fundamental-concepts/qlm-license-models.md).
+func TestGenerateKeysModelAndMaintenance(t *testing.T) {
+	signer, ring := newSigner(t)
+	acts := &activities.Activities{Signer: signer}
+	env := newEnv(acts)
+	for i, name := range []string{"permanent", "trial", "subscription", "permanent_floating", "trial_floating",
+		"subscription_floating", "permanent_cloud", "trial_cloud", "subscription_cloud"} {
+		t.Run(name, func(t *testing.T) {
+			line := testenv.OrderLine(fmt.Sprintf("model%d", i))
+			line.Model, line.MaintenanceInDays = name, 180
+			keys := generate(t, env, acts, line)
+			c, err := ring.Verify(keys[0].Key)
+			require.NoError(t, err)
+			assert.Equal(t, name, license.ModelName(c.Model, c.Binding))
+			assert.Equal(t, day(2025, 9, 10), c.Maintenance)
 		})
 	}
 }
@@ -232,7 +265,7 @@ func TestGenerateKeysFailures(t *testing.T) {
 func TestSaveOrder(t *testing.T) {
 	signer, _ := newSigner(t)
 	st := newStore(t)
-	acts := &activities.Activities{Signer: signer, Store: st}
+	acts := &activities.Activities{Signer: signer, Store: st.Store}
 	env := newEnv(acts)
 	ctx := context.Background()
 
@@ -243,7 +276,7 @@ func TestSaveOrder(t *testing.T) {
 	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys)
 	require.NoError(t, err)
 
-	o, err := st.FindOrder(ctx, "shareit", "548712391", "1")
+	o, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
 	require.NoError(t, err)
 	assert.Equal(t, uint32(300123), o.ProductID)
 	assert.Equal(t, uint32(2), o.Major)
@@ -283,7 +316,7 @@ func TestSaveOrder(t *testing.T) {
 	// A retried activity saves again: nothing changes, nothing is added.
 	_, err = env.ExecuteActivity(acts.SaveOrder, line, keys)
 	require.NoError(t, err)
-	again, err := st.FindOrder(ctx, "shareit", "548712391", "1")
+	again, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
 	require.NoError(t, err)
 	assert.Equal(t, o.ID, again.ID)
 	require.Len(t, again.Keys, 2)
@@ -298,7 +331,7 @@ func TestSaveOrder(t *testing.T) {
 func TestSaveOrderWithoutCustomerOrMaps(t *testing.T) {
 	signer, _ := newSigner(t)
 	st := newStore(t)
-	acts := &activities.Activities{Signer: signer, Store: st}
+	acts := &activities.Activities{Signer: signer, Store: st.Store}
 	env := newEnv(acts)
 
 	line := testenv.OrderLine("777")
@@ -309,7 +342,7 @@ func TestSaveOrderWithoutCustomerOrMaps(t *testing.T) {
 	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys)
 	require.NoError(t, err)
 
-	o, err := st.FindOrder(context.Background(), "shareit", "777", "1")
+	o, err := st.FindOrderLine(context.Background(), "shareit", "777", "1")
 	require.NoError(t, err)
 	assert.Nil(t, o.CustomerID)
 	assert.Nil(t, o.ExpiresAt)
@@ -339,13 +372,13 @@ func newMailFixture(t *testing.T) *mailFixture {
 	require.NoError(t, err)
 	acts := &activities.Activities{
 		Signer:    signer,
-		Store:     st,
+		Store:     st.Store,
 		Mailer:    sender,
 		Templates: tmpl,
 		From:      "Demo Vendor <keys@vendor.example>",
 		ReplyTo:   "support@vendor.example",
 	}
-	return &mailFixture{t: t, acts: acts, env: newEnv(acts), store: st, resend: srv}
+	return &mailFixture{t: t, acts: acts, env: newEnv(acts), store: st.Store, resend: srv}
 }
 
 // saved generates and saves the line, as the workflow does before mailing.
@@ -368,9 +401,9 @@ func (f *mailFixture) send(req activities.EmailRequest) (string, error) {
 	return id, nil
 }
 
-func (f *mailFixture) order(line order.Line) *store.Order {
+func (f *mailFixture) order(line order.Line) *store.OrderRow {
 	f.t.Helper()
-	o, err := f.store.FindOrder(context.Background(), line.Provider, line.PurchaseID, line.RunningNo)
+	o, err := f.store.FindOrderLine(context.Background(), line.Provider, line.PurchaseID, line.RunningNo)
 	require.NoError(f.t, err)
 	return o
 }

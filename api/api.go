@@ -6,9 +6,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"time"
 
@@ -31,20 +29,28 @@ type Deps struct {
 	// KeyTimeout bounds the wait for a key; the storefront's own timeout
 	// is not published, so keep it well below ten seconds.
 	KeyTimeout time.Duration
-	// TrustProxy takes the caller's address from the last X-Forwarded-For
-	// entry (for the IP allow-list behind one reverse proxy).
-	TrustProxy bool
 	Log        *slog.Logger
 }
 
+// QLM's HTTP methods that keysmith serves, as the last path element after
+// qlmservice.asmx (any case). The vendor's Key Generator URL names one.
+const (
+	methodGetActivationKey = "getactivationkey"
+	methodWithExpiryDate   = "getactivationkeywithexpirydate"
+	methodWebHook          = "qlmwebhookhandler"
+)
+
 // NewHandler returns all routes. Paths are matched without regard to case,
-// as IIS, where QLM runs, does.
+// as IIS, where QLM runs, does, and QLM's methods under any path prefix: a
+// vendor moving from QLM keeps its virtual directory
+// (/qlmLicenseServer/qlmservice.asmx/...) and changes only the host.
 func NewHandler(d Deps) http.Handler {
 	r := mux.NewRouter()
+	auth := newAuthenticator(d.Config)
 	methods := []string{http.MethodGet, http.MethodPost}
-	r.Handle("/qlmservice.asmx/getactivationkey", keyGenerator(d, false)).Methods(methods...)
-	r.Handle("/qlmservice.asmx/getactivationkeywithexpirydate", keyGenerator(d, false)).Methods(methods...)
-	r.Handle("/qlmservice.asmx/qlmwebhookhandler", keyGenerator(d, true)).Methods(methods...)
+	r.MatcherFunc(qlmMethod(methodGetActivationKey)).Methods(methods...).Handler(keyGenerator(d, auth, false))
+	r.MatcherFunc(qlmMethod(methodWithExpiryDate)).Methods(methods...).Handler(keyGenerator(d, auth, false))
+	r.MatcherFunc(qlmMethod(methodWebHook)).Methods(methods...).Handler(keyGenerator(d, auth, true))
 	r.Handle("/healthz", health(d)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		plainError(w, http.StatusNotFound, "no such endpoint")
@@ -53,6 +59,15 @@ func NewHandler(d Deps) http.Handler {
 		plainError(w, http.StatusMethodNotAllowed, "use GET or POST")
 	})
 	return accessLog(d.Log, lowerPath(r))
+}
+
+// qlmMethod matches /<any prefix>/qlmservice.asmx/<method>; paths are
+// lower-cased by lowerPath first.
+func qlmMethod(method string) mux.MatcherFunc {
+	suffix := "/qlmservice.asmx/" + method
+	return func(r *http.Request, _ *mux.RouteMatch) bool {
+		return strings.HasSuffix(r.URL.Path, suffix)
+	}
 }
 
 func lowerPath(next http.Handler) http.Handler {
@@ -69,7 +84,7 @@ func health(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := d.Store.DB.PingContext(ctx); err != nil {
+		if err := d.Store.Ping(ctx); err != nil {
 			d.Log.Warn("Health check", "error", err)
 			plainError(w, http.StatusServiceUnavailable, "database unavailable")
 			return
@@ -88,25 +103,6 @@ func writePlain(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write([]byte(body + "\n"))
-}
-
-// clientAddr is the caller's IP address. Behind a proxy it is the last
-// X-Forwarded-For entry, the one the proxy added: earlier entries come from
-// the caller and prove nothing.
-func clientAddr(r *http.Request, trustProxy bool) netip.Addr {
-	if xff := r.Header.Values("X-Forwarded-For"); trustProxy && len(xff) > 0 {
-		last := xff[len(xff)-1]
-		last = last[strings.LastIndex(last, ",")+1:]
-		if a, err := netip.ParseAddr(strings.TrimSpace(last)); err == nil {
-			return a
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		host = r.RemoteAddr
-	}
-	a, _ := netip.ParseAddr(host)
-	return a
 }
 
 // statusWriter remembers the status for the access log.

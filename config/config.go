@@ -1,18 +1,15 @@
 // Package config holds what a vendor configures without touching code: the
 // storefront providers that may call the key generator (with their
 // credentials) and the products keys are issued for. It is read from one
-// YAML file (keysmith.yaml); see keysmith.example.yaml for every field.
+// YAML file (keysmith.yaml); deploy/keysmith.yaml is a commented example.
 package config
 
 import (
-	"crypto/sha256"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
@@ -25,6 +22,16 @@ type Config struct {
 	Providers       []Provider `yaml:"providers"`
 	Products        []Product  `yaml:"products"`
 	Mail            Mail       `yaml:"mail"`
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For entries are believed; from anyone else the
+	// header is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// MaintenancePlanDays is the length of a maintenance plan bought with
+	// is_maintenance_plan=1 and no is_maintduration (QLM's
+	// maintenancePlanPeriodInDays, 365 by default).
+	MaintenancePlanDays int `yaml:"maintenance_plan_days"`
+
+	trusted []netip.Prefix
 }
 
 // Provider is a storefront (ShareIt) allowed to ask for keys.
@@ -43,9 +50,20 @@ type Provider struct {
 	// QlmWebHookHandler style where the URL names no product, e.g.
 	// "300012345": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3".
 	Products map[string]string `yaml:"products"`
+	// Unauthenticated must be set to accept calls from a provider with no
+	// credentials, basic auth or address list: anyone could get keys.
+	Unauthenticated bool `yaml:"unauthenticated"`
+	// Encoding is how a call without ENCODING is read: "iso-8859-1"
+	// (ShareIt's default; read as Windows-1252) or "utf-8" (what QLM has
+	// vendors choose in ShareIt's control panel).
+	Encoding string `yaml:"encoding"`
+	// DateFormat is QLM's dateFormat for is_expdate and is_maintdate, in
+	// .NET notation such as "dd/MM/yyyy", for a vendor who changed QLM's
+	// default (yyyy-MM-dd, which is always read too).
+	DateFormat string `yaml:"date_format"`
 
-	allow    []netip.Prefix
-	verified *sync.Map // sha256 of credentials that already passed bcrypt
+	allow      []netip.Prefix
+	dateLayout string
 }
 
 // Credentials is a user with a bcrypt password hash.
@@ -67,6 +85,9 @@ type Product struct {
 	EmailTemplate string `yaml:"email_template"`
 }
 
+// QLM's maintenancePlanPeriodInDays default.
+const defaultMaintenancePlanDays = 365
+
 // Mail configures the buyer's email.
 type Mail struct {
 	From    string `yaml:"from"`
@@ -74,6 +95,9 @@ type Mail struct {
 	// TemplatesDir holds <name>.subject.tmpl, <name>.txt.tmpl and
 	// <name>.html.tmpl files that add to or replace the built-in ones.
 	TemplatesDir string `yaml:"templates_dir"`
+	// TemplateNames maps QLM's email template names, as vendors' URLs give
+	// them in is_emailtemplate ("1. New Order"), to keysmith's templates.
+	TemplateNames map[string]string `yaml:"template_names"`
 }
 
 // Load reads and validates a config file.
@@ -110,26 +134,27 @@ func (c *Config) validate() error {
 		if p.Name == "" || seen[p.Name] {
 			return fmt.Errorf("provider %d: missing or duplicate name", i+1)
 		}
+		if strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != "" {
+			// The name is part of every workflow ID and key serial.
+			return fmt.Errorf("provider %q: a name is letters, digits, '_', '.' and '-'", p.Name)
+		}
 		seen[p.Name] = true
-		if (p.User == "") != (p.PasswordHash == "") {
-			return fmt.Errorf("provider %s: user and password_hash go together", p.Name)
+		if err := p.validate(); err != nil {
+			return fmt.Errorf("provider %s: %w", p.Name, err)
 		}
-		for _, h := range []string{p.PasswordHash, basicHash(p.BasicAuth)} {
-			if h == "" {
-				continue
-			}
-			if _, err := bcrypt.Cost([]byte(h)); err != nil {
-				return fmt.Errorf("provider %s: password hash is not bcrypt (use keysmith hash-password)", p.Name)
-			}
+	}
+	for _, s := range c.TrustedProxies {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("trusted_proxies: %w", err)
 		}
-		for _, s := range p.AllowIPs {
-			pfx, err := parsePrefix(s)
-			if err != nil {
-				return fmt.Errorf("provider %s: allow_ips: %w", p.Name, err)
-			}
-			p.allow = append(p.allow, pfx)
-		}
-		p.verified = new(sync.Map)
+		c.trusted = append(c.trusted, pfx)
+	}
+	switch {
+	case c.MaintenancePlanDays == 0:
+		c.MaintenancePlanDays = defaultMaintenancePlanDays
+	case c.MaintenancePlanDays < 0:
+		return errors.New("maintenance_plan_days: must be positive")
 	}
 	c.DefaultProvider = strings.ToLower(strings.TrimSpace(c.DefaultProvider))
 	if c.DefaultProvider == "" {
@@ -159,7 +184,99 @@ func (c *Config) validate() error {
 	if c.Mail.From == "" {
 		return errors.New("mail.from is required")
 	}
+	names := map[string]bool{}
+	for qlmName, name := range c.Mail.TemplateNames {
+		if strings.TrimSpace(name) == "" {
+			return fmt.Errorf("mail.template_names: %q maps to no template", qlmName)
+		}
+		key := strings.ToLower(strings.TrimSpace(qlmName))
+		if names[key] {
+			return fmt.Errorf("mail.template_names: %q is given twice (names are matched in any case)", qlmName)
+		}
+		names[key] = true
+	}
 	return nil
+}
+
+// placeholderPassword is the password whose hash deploy/keysmith.yaml ships.
+const placeholderPassword = "change-me-now"
+
+func (p *Provider) validate() error {
+	if (p.User == "") != (p.PasswordHash == "") {
+		return errors.New("user and password_hash go together")
+	}
+	if p.BasicAuth != nil && (p.BasicAuth.User == "" || p.BasicAuth.PasswordHash == "") {
+		return errors.New("basic_auth needs a user and a password_hash")
+	}
+	for _, h := range []string{p.PasswordHash, basicHash(p.BasicAuth)} {
+		if h == "" {
+			continue
+		}
+		if _, err := bcrypt.Cost([]byte(h)); err != nil {
+			return errors.New("password hash is not bcrypt (use keysmith hash-password)")
+		}
+		if bcrypt.CompareHashAndPassword([]byte(h), []byte(placeholderPassword)) == nil {
+			return fmt.Errorf("password hash is the example's placeholder (%q): make a real one with keysmith hash-password", placeholderPassword)
+		}
+	}
+	for _, s := range p.AllowIPs {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("allow_ips: %w", err)
+		}
+		p.allow = append(p.allow, pfx)
+	}
+	if p.User == "" && p.BasicAuth == nil && len(p.allow) == 0 && !p.Unauthenticated {
+		return errors.New("no user/password_hash, basic_auth or allow_ips: anyone could get keys (set unauthenticated: true if that is meant)")
+	}
+	switch strings.ToLower(strings.TrimSpace(p.Encoding)) {
+	case "", "iso-8859-1", "latin1", "windows-1252":
+		p.Encoding = "iso-8859-1"
+	case "utf-8", "utf8":
+		p.Encoding = "utf-8"
+	default:
+		return fmt.Errorf("encoding: %q is not utf-8 or iso-8859-1", p.Encoding)
+	}
+	if p.DateFormat != "" {
+		layout, err := DotNetLayout(p.DateFormat)
+		if err != nil {
+			return fmt.Errorf("date_format: %w", err)
+		}
+		p.dateLayout = layout
+	}
+	return nil
+}
+
+// UTF8 reports whether a call without ENCODING is read as UTF-8.
+func (p *Provider) UTF8() bool { return p.Encoding == "utf-8" }
+
+// DateLayout is the Go layout of DateFormat, "" when not set.
+func (p *Provider) DateLayout() string { return p.dateLayout }
+
+// TrustsProxy reports whether addr is a trusted reverse proxy.
+func (c *Config) TrustsProxy(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, pfx := range c.trusted {
+		if pfx.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Template returns the keysmith template for QLM's is_emailtemplate name:
+// the name itself or its template_names entry (any case), and whether one
+// exists as far as the configuration knows (has says which templates exist).
+func (c *Config) Template(qlmName string, has func(string) bool) (string, bool) {
+	if has(qlmName) {
+		return qlmName, true
+	}
+	for from, to := range c.Mail.TemplateNames {
+		if strings.EqualFold(strings.TrimSpace(from), strings.TrimSpace(qlmName)) && has(to) {
+			return to, true
+		}
+	}
+	return "", false
 }
 
 func basicHash(c *Credentials) string {
@@ -260,42 +377,17 @@ func (p *Provider) AllowsIP(addr netip.Addr) bool {
 	return false
 }
 
-// CheckQLM checks QLM's is_user/is_pwd.
-func (p *Provider) CheckQLM(user, password string) bool {
-	if p.User == "" {
-		return true
-	}
-	return p.check("qlm", p.User, p.PasswordHash, user, password)
-}
-
-// CheckBasic checks HTTP basic auth when the provider requires it.
-func (p *Provider) CheckBasic(user, password string, ok bool) bool {
-	if p.BasicAuth == nil {
-		return true
-	}
-	return ok && p.check("basic", p.BasicAuth.User, p.BasicAuth.PasswordHash, user, password)
-}
-
-// check compares in constant time. bcrypt costs tens of milliseconds, which
-// would sit in front of every order, so credentials that passed once are
-// remembered by their SHA-256 (in memory only, never logged).
-func (p *Provider) check(kind, wantUser, hash, user, password string) bool {
-	userOK := subtle.ConstantTimeCompare([]byte(user), []byte(wantUser)) == 1
-	sum := sha256.Sum256([]byte(kind + "\x00" + user + "\x00" + password + "\x00" + hash))
-	if _, ok := p.verified.Load(sum); ok {
-		return userOK
-	}
-	if bcrypt.CompareHashAndPassword([]byte(hash), []byte(password)) != nil || !userOK {
-		return false
-	}
-	p.verified.Store(sum, true)
-	return true
-}
+// bcrypt reads at most 72 bytes of a password: a longer one would match
+// on its first 72 bytes alone.
+const maxPasswordBytes = 72
 
 // HashPassword makes the bcrypt hash stored in the config file.
 func HashPassword(password string) (string, error) {
 	if len(password) < 8 {
 		return "", errors.New("password must have at least 8 characters")
+	}
+	if len(password) > maxPasswordBytes {
+		return "", fmt.Errorf("password must have at most %d bytes (bcrypt ignores the rest)", maxPasswordBytes)
 	}
 	h, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.DefaultCost)
 	return string(h), err

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"go.yaml.in/yaml/v3"
+	"golang.org/x/crypto/bcrypt"
 
 	"github.com/keysmith/keysmith/config"
 )
@@ -268,15 +269,24 @@ func TestTemporalDynamicConfig(t *testing.T) {
 	}
 }
 
-// TestExampleConfig: the shipped keysmith.yaml loads, and its placeholder
-// hash is the bcrypt of the placeholder password its comment names.
+// TestExampleConfig: the shipped keysmith.yaml is refused as it is, naming
+// the placeholder password, so that nobody goes live with it; with real
+// hashes in its place it loads.
 func TestExampleConfig(t *testing.T) {
-	cfg, err := config.Load("keysmith.yaml")
+	_, err := config.Load("keysmith.yaml")
+	if err == nil || !strings.Contains(err.Error(), "placeholder") {
+		t.Fatalf("config.Load(example) = %v, want an error about the placeholder hash", err)
+	}
+	doc, err := os.ReadFile("keysmith.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, ok := cfg.Provider("")
-	if !ok || !p.CheckQLM("shareit", "change-me-now") {
-		t.Error(`keysmith.yaml: the default provider's hash is not bcrypt("change-me-now")`)
+	real, err := bcrypt.GenerateFromPassword([]byte("a-real-password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixed := regexp.MustCompile(`\$2a\$10\$[./A-Za-z0-9]{53}`).ReplaceAllLiteral(doc, real)
+	if _, err := config.Parse(fixed); err != nil {
+		t.Errorf("the example with real hashes: %v", err)
 	}
 }

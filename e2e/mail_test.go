@@ -61,7 +61,7 @@ func TestPermanentMailFailureParkedUntilRetry(t *testing.T) {
 	if !strings.HasPrefix(details, "email failed: resend: 422 validation_error") {
 		t.Errorf("current details = %q", details)
 	}
-	o, err := s.app.Store.FindOrder(ctx, "shareit", s.purchase(1), "1")
+	o, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
 	if err != nil || o.EmailStatus != "failed" {
 		t.Errorf("stored email status = %v %v", o, err)
 	}

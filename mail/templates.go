@@ -38,11 +38,14 @@ type Data struct {
 	Seats        int
 	Features     string // as QLM writes them: "0:3;1:1"
 	FeatureNames []string
-	LicenseModel string    // permanent, trial, subscription
+	LicenseModel string    // QLM's name: permanent, trial, subscription, each also _floating or _cloud
 	Expires      time.Time // zero: does not expire
-	FullName     string
-	Email        string
-	Company      string
+	// MaintenanceRenewalDate is the end of the maintenance plan (QLM's
+	// name); zero: no plan.
+	MaintenanceRenewalDate time.Time
+	FullName               string
+	Email                  string
+	Company                string
 }
 
 // ActivationKey is every key, one per line (a single key for most orders).

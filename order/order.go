@@ -4,6 +4,8 @@
 package order
 
 import (
+	"fmt"
+	"strings"
 	"time"
 
 	"github.com/keysmith/keysmith/license"
@@ -13,7 +15,7 @@ import (
 // configuration and ready to be keyed.
 type Line struct {
 	Provider   string // e.g. "shareit"
-	PurchaseID string // the storefront's order number
+	PurchaseID string // the storefront's order number, printable text
 	RunningNo  string // position of the line in the order
 	// OrderDate is the purchase date; zero means the workflow's start.
 	OrderDate time.Time
@@ -23,11 +25,16 @@ type Line struct {
 	Quantity int              // licenses bought on this line
 	KeyCount int              // keys to issue: 1, or Quantity with one key per license
 	Seats    int              // seats (activations) carried by each key
-	Model    string           // permanent, trial or subscription
+	// Model is QLM's license model name: permanent, trial or subscription,
+	// each also with _floating or _cloud (license.ParseModel reads it).
+	Model string
 	// Expires is the expiry date; when zero, ExpiresInDays after the order
 	// date, or never when both are zero.
 	Expires       time.Time
 	ExpiresInDays int
+	// MaintenanceInDays is the length of the maintenance plan from the
+	// order date; 0 means no plan.
+	MaintenanceInDays int
 
 	Customer Customer
 	Email    Email
@@ -36,6 +43,9 @@ type Line struct {
 	// key generator's URL arguments without credentials.
 	Fields map[string]string
 	Args   map[string]string
+	// Warnings say what was doubtful in the storefront's call and how it
+	// was read: stored with the order and shown in its history.
+	Warnings []string
 }
 
 // Product is the configured product version the keys are for.
@@ -59,9 +69,29 @@ type Email struct {
 	Template string
 }
 
-// ID names the order line uniquely across providers.
-func (l Line) ID() string {
-	return l.Provider + ":" + l.PurchaseID + "-" + l.RunningNo
+// ID names the order line uniquely across providers; see Name.
+func (l Line) ID() string { return Name(l.Provider, l.PurchaseID, l.RunningNo) }
+
+// Name names an order line: provider:PURCHASE_ID-RUNNING_NO, the basis of
+// its workflow ID, its update ID and its keys' serials. The storefront's
+// identifiers are free text, so every byte outside A-Z a-z 0-9 . _ (and -
+// in the purchase ID) is written %XX: the name stays plain, and two lines
+// never share one. Identifiers of those characters alone are unchanged,
+// so lines keyed before this rule keep their names and serials.
+func Name(provider, purchaseID, runningNo string) string {
+	return provider + ":" + escape(purchaseID, "-") + "-" + escape(runningNo, "")
+}
+
+func escape(s, keep string) string {
+	var b strings.Builder
+	for _, c := range []byte(s) {
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || strings.IndexByte(keep, c) >= 0 {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }
 
 // Key is an issued license key.
@@ -84,17 +114,33 @@ func Keys(ks []Key) []string {
 func (l Line) IssueDate() time.Time { return day(l.OrderDate) }
 
 // ExpiryDate is the day the keys expire, or zero for never. A time of day
-// rounds up: a key never expires earlier than asked.
+// rounds up: a key never expires earlier than asked. Given both a date and
+// a duration, the earlier wins, as in QLM ("the license will expire when
+// either setting's criterion is met").
 func (l Line) ExpiryDate() time.Time {
+	var byDate, byDays time.Time
 	if !l.Expires.IsZero() {
-		d := day(l.Expires)
-		if d.Before(l.Expires) {
-			d = d.AddDate(0, 0, 1)
+		byDate = day(l.Expires)
+		if byDate.Before(l.Expires) {
+			byDate = byDate.AddDate(0, 0, 1)
 		}
-		return d
 	}
 	if l.ExpiresInDays > 0 {
-		return l.IssueDate().AddDate(0, 0, l.ExpiresInDays)
+		byDays = l.IssueDate().AddDate(0, 0, l.ExpiresInDays)
+	}
+	switch {
+	case byDate.IsZero():
+		return byDays
+	case byDays.IsZero() || byDate.Before(byDays):
+		return byDate
+	}
+	return byDays
+}
+
+// MaintenanceDate is the day the maintenance plan ends, or zero for none.
+func (l Line) MaintenanceDate() time.Time {
+	if l.MaintenanceInDays > 0 {
+		return l.IssueDate().AddDate(0, 0, l.MaintenanceInDays)
 	}
 	return time.Time{}
 }

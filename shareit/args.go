@@ -14,74 +14,107 @@ import (
 	"github.com/keysmith/keysmith/license"
 )
 
-// Args are QLM's is_* arguments, which the vendor wrote into the Key Generator
-// URL (see qlm-compat.md). Names are matched case-insensitively.
+// Args are QLM's is_* arguments, which the vendor wrote into the Key
+// Generator URL. QLM documents them in qlmdocs/api-reference/http-methods/
+// getactivationkey.md and getactivationkeywithexpirydate.md (repository
+// soraco/qlm); the README's table says what keysmith does with each.
 type Args struct {
 	Vendor       string // is_vendor as given; empty means the server's default provider
 	ProductID    uint32
-	HasProductID bool // is_productid given (QLM-style URL); false for the webhook style, which maps ShareIt's PRODUCT_ID instead
+	HasProductID bool // is_productid given; false for the webhook style, which maps ShareIt's PRODUCT_ID
 	Major, Minor uint32
-	HasVersion   bool // both is_majorversion and is_minorversion given
+	HasVersion   bool   // both is_majorversion and is_minorversion given
+	ProductName  string // is_productname: the name the buyer's email shows
 	QLMVersion   string
 
 	Features license.Features // is_features, see ParseFeatures
 
-	User, Password string // is_user, is_pwd: secrets, never in Raw or in errors
+	Quantity int // is_quantity; 0 = not given (the purchase's QUANTITY counts)
+	// MultipleActivationsKey is is_usemultipleactivationskey, default
+	// true: one key carrying every seat; false: one key per license.
+	MultipleActivationsKey bool
+	// ActivationsPerKey is is_numberofactivationsperkey; 0 = not given.
+	ActivationsPerKey int
+	// AdditionalActivations is is_additionalactivations: seats added to
+	// the order's key on top of the quantity.
+	AdditionalActivations int
 
-	Quantity               int  // is_quantity; 0 = not given (use Request.Quantity)
-	MultipleActivationsKey bool // is_usemultipleactivationskey, default true: one key carrying all seats; false: one key per license
-	ActivationsPerKey      int  // is_numberofactivationsperkey, default 1
-
-	LicenseModel string    // is_licensemodel lower-cased; empty = permanent. Validating names is the caller's job.
+	// LicenseModel is is_licensemodel as QLM names it, lower-cased (one of
+	// the nine license.ParseModel reads); empty = not given.
+	LicenseModel string
+	Floating     bool      // is_floating: floating seats
 	ExpDuration  int       // is_expduration in days; 0 = none
 	ExpDate      time.Time // is_expdate (UTC); zero = none
 
-	EmailTemplate string
-	SendMail      bool // default true; is_send_mail=false/0/no disables
-	AffiliateID   string
+	MaintenancePlan bool      // is_maintenance_plan
+	MaintDuration   int       // is_maintduration in days; 0 = not given
+	MaintDate       time.Time // is_maintdate (RenewMaintenancePlan); zero = none
+	ActivationKey   string    // is_avkey (RenewMaintenancePlan, RenewSubscriptionHttp)
+
+	EmailTemplate string // is_emailtemplate, QLM's template name
+	SendMail      bool   // is_send_mail, keysmith's own: default true
+	AffiliateID   string // is_affiliateid
 
 	// Raw holds every is_* argument as given, with lower-cased names, except
 	// is_user and is_pwd, so that it can be stored with the order.
 	Raw map[string]string
 }
 
-// secretArgs never leave this package except in Args.User and Args.Password.
-var secretArgs = map[string]bool{"is_user": true, "is_pwd": true}
+// knownArgs are the arguments keysmith reads (or, for is_computertype,
+// is_userdata1 and is_pp, stores only); others are stored with a warning.
+var knownArgs = map[string]bool{
+	"is_vendor": true, "is_productid": true, "is_majorversion": true, "is_minorversion": true,
+	"is_productname": true, "is_qlmversion": true, "is_user": true, "is_pwd": true,
+	"is_features": true, "is_quantity": true, "is_usemultipleactivationskey": true,
+	"is_numberofactivationsperkey": true, "is_additionalactivations": true,
+	"is_licensemodel": true, "is_floating": true, "is_expduration": true, "is_expdate": true,
+	"is_maintenance_plan": true, "is_maintduration": true, "is_maintdate": true, "is_avkey": true,
+	"is_emailtemplate": true, "is_send_mail": true, "is_affiliateid": true,
+	"is_computertype": true, "is_userdata1": true, "is_pp": true,
+}
 
-// ParseArgs reads the is_* arguments from q and ignores everything else.
-//
-// Build q with ParseQuery rather than url.ParseQuery: QLM URLs carry
-// is_features=0:3;1:1 unencoded, and url.ParseQuery drops any pair holding ';'.
-func ParseArgs(q url.Values) (Args, error) {
-	raw, err := collectArgs(q)
-	if err != nil {
-		return Args{}, err
-	}
+// MaxSeats bounds seat and activation counts: the database holds a 32-bit
+// signed count, and no order sells more.
+const MaxSeats = 1<<31 - 1
+
+// QLMDateLayouts are the Go layouts of QLM's two default date formats:
+// dateFormat (yyyy-MM-dd) and eCommerceProviderDateFormat
+// (yyyy-MM-dd HH:mm:ss), per qlmdocs/qlm-license-server/server-properties.md.
+var QLMDateLayouts = []string{"2006-01-02", "2006-01-02 15:04:05", "2006-01-02T15:04:05"}
+
+// parseArgs reads the call's is_* arguments. dateLayout, when not empty, is
+// the provider's own date format for is_expdate and is_maintdate, tried
+// before QLM's defaults.
+func (c *Call) parseArgs(dateLayout string) (Args, error) {
+	raw := c.args
 	get := func(name string) string { return strings.TrimSpace(raw[name]) }
 
 	a := Args{
 		Vendor:        get("is_vendor"),
+		ProductName:   get("is_productname"),
 		QLMVersion:    get("is_qlmversion"),
-		User:          raw["is_user"], // secrets are used exactly as given
-		Password:      raw["is_pwd"],
-		LicenseModel:  strings.ToLower(get("is_licensemodel")),
 		EmailTemplate: get("is_emailtemplate"),
 		AffiliateID:   get("is_affiliateid"),
+		ActivationKey: get("is_avkey"),
 		Raw:           make(map[string]string, len(raw)),
 	}
-	for name, v := range raw {
-		if !secretArgs[name] {
-			a.Raw[name] = v
+	for _, name := range slices.Sorted(maps.Keys(raw)) {
+		if secretArgs[name] {
+			continue
+		}
+		a.Raw[name] = raw[name]
+		if !knownArgs[name] {
+			c.warn("%s: not a QLM argument keysmith reads; stored only", label(name))
 		}
 	}
 
+	var err error
 	if s := get("is_productid"); s != "" {
 		if a.ProductID, err = parseUint32("is_productid", s); err != nil {
 			return Args{}, err
 		}
 		a.HasProductID = true
 	}
-
 	major, minor := get("is_majorversion"), get("is_minorversion")
 	switch {
 	case major != "" && minor != "":
@@ -104,87 +137,61 @@ func ParseArgs(q url.Values) (Args, error) {
 		return Args{}, err
 	}
 
-	if s := get("is_quantity"); s != "" {
-		if a.Quantity, err = parseQuantity("is_quantity", s); err != nil {
-			return Args{}, err
-		}
+	if a.Quantity, err = count("is_quantity", get("is_quantity"), 1); err != nil {
+		return Args{}, err
 	}
 	if a.MultipleActivationsKey, err = parseBool("is_usemultipleactivationskey", get("is_usemultipleactivationskey"), true); err != nil {
 		return Args{}, err
 	}
-	a.ActivationsPerKey = 1
-	if s := get("is_numberofactivationsperkey"); s != "" {
-		if a.ActivationsPerKey, err = parseInt("is_numberofactivationsperkey", s); err != nil {
-			return Args{}, err
-		}
-		if a.ActivationsPerKey < 1 {
-			return Args{}, badRequest("is_numberofactivationsperkey", "%d is less than 1", a.ActivationsPerKey)
-		}
-	}
-
-	if s := get("is_expduration"); s != "" {
-		if a.ExpDuration, err = parseInt("is_expduration", s); err != nil {
-			return Args{}, err
-		}
-		if a.ExpDuration < 0 {
-			return Args{}, badRequest("is_expduration", "%d is negative", a.ExpDuration)
-		}
-	}
-	if s := get("is_expdate"); s != "" {
-		// QLM documents yyyy-MM-dd; .NET tools also produce the other two.
-		if a.ExpDate, err = parseDate("is_expdate", s, "yyyy-MM-dd", "2006-01-02", "2006-01-02T15:04:05", "1/2/2006"); err != nil {
-			return Args{}, err
-		}
-	}
-
-	if a.SendMail, err = parseBool("is_send_mail", get("is_send_mail"), true); err != nil {
+	if a.ActivationsPerKey, err = count("is_numberofactivationsperkey", get("is_numberofactivationsperkey"), 1); err != nil {
 		return Args{}, err
+	}
+	if a.AdditionalActivations, err = count("is_additionalactivations", get("is_additionalactivations"), 0); err != nil {
+		return Args{}, err
+	}
+
+	if s := get("is_licensemodel"); s != "" {
+		if _, _, err := license.ParseModel(s); err != nil {
+			return Args{}, badRequest("is_licensemodel", "%s is not one of QLM's license models (permanent, trial, subscription, each also _floating or _cloud)", quote(s))
+		}
+		a.LicenseModel = strings.ToLower(s)
+	}
+	if a.Floating, err = parseBool("is_floating", get("is_floating"), false); err != nil {
+		return Args{}, err
+	}
+
+	if a.ExpDuration, err = count("is_expduration", get("is_expduration"), 0); err != nil {
+		return Args{}, err
+	}
+	if a.ExpDate, err = parseQLMDate("is_expdate", get("is_expdate"), dateLayout); err != nil {
+		return Args{}, err
+	}
+	if a.MaintenancePlan, err = parseBool("is_maintenance_plan", get("is_maintenance_plan"), false); err != nil {
+		return Args{}, err
+	}
+	if a.MaintDuration, err = count("is_maintduration", get("is_maintduration"), 1); err != nil {
+		return Args{}, err
+	}
+	if a.MaintDate, err = parseQLMDate("is_maintdate", get("is_maintdate"), dateLayout); err != nil {
+		return Args{}, err
+	}
+
+	// A wrong is_send_mail cannot key the wrong thing: mail as usual.
+	if a.SendMail, err = parseBool("is_send_mail", get("is_send_mail"), true); err != nil {
+		a.SendMail = true
+		c.warn("%s; the buyer is emailed", err)
 	}
 	return a, nil
 }
 
-// collectArgs returns the is_* arguments of q under lower-cased names. QLM's
-// names are case-sensitive but vendors' URLs are not consistent about case.
-// One argument given twice with different values is refused: picking either
-// could issue the wrong product or quantity.
-func collectArgs(q url.Values) (map[string]string, error) {
-	args := make(map[string]string)
-	for _, name := range slices.Sorted(maps.Keys(q)) {
-		lname := strings.ToLower(name)
-		if !strings.HasPrefix(lname, "is_") {
-			continue
-		}
-		for _, v := range q[name] {
-			if err := checkText(lname, v); err != nil {
-				return nil, err
-			}
-			if prev, seen := args[lname]; seen && prev != v {
-				return nil, badRequest(label(lname), "given more than once with different values")
-			}
-			args[lname] = v
-		}
-	}
-	return args, nil
-}
-
-// checkText refuses what cannot be stored as text: invalid UTF-8, and NUL,
-// which PostgreSQL rejects in text and jsonb. The value is not echoed, as it
-// may be a secret.
-func checkText(field, v string) error {
-	if !utf8.ValidString(v) {
-		return badRequest(label(field), "not valid UTF-8")
-	}
-	if strings.IndexByte(v, 0) >= 0 {
-		return badRequest(label(field), "contains a NUL byte")
-	}
-	return nil
-}
-
 // ParseFeatures parses QLM's is_features: "set:value" pairs separated by ';',
 // sets 0-3, each value the OR of feature bits 1..128, so "0:3;1:1" enables
-// features 1 and 2 of set 0 and feature 1 of set 1. Empty or a bare "0" means
-// no features. Anything else is an error, since a silently dropped feature
-// set would sell a customer less than they paid for.
+// features 1 and 2 of set 0 and feature 1 of set 1
+// (qlmdocs/how-to/qlm-features.md). Spaces around parts, empty parts (a
+// trailing ';', as in QLM's own "0:1;") and empty sets ("1:") are read as
+// QLM writes them; empty or a bare "0" means no features. Anything else is
+// an error, since a silently dropped feature set would sell a customer less
+// than they paid for.
 func ParseFeatures(s string) (license.Features, error) {
 	var f license.Features
 	s = strings.TrimSpace(s)
@@ -193,17 +200,23 @@ func ParseFeatures(s string) (license.Features, error) {
 	}
 	var seen [4]bool
 	for part := range strings.SplitSeq(s, ";") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
 		setText, valueText, ok := strings.Cut(part, ":")
 		if !ok {
 			return f, badRequest("is_features", "%s is not set:value", quote(part))
 		}
-		set, err := parseSmall(setText, 3)
+		set, err := parseSmall(strings.TrimSpace(setText), 3)
 		if err != nil {
 			return f, badRequest("is_features", "set %s", err)
 		}
-		value, err := parseSmall(valueText, 255)
-		if err != nil {
-			return f, badRequest("is_features", "value %s", err)
+		var value uint64
+		if valueText = strings.TrimSpace(valueText); valueText != "" {
+			if value, err = parseSmall(valueText, 255); err != nil {
+				return f, badRequest("is_features", "value %s", err)
+			}
 		}
 		if seen[set] {
 			return f, badRequest("is_features", "set %d given twice", set)
@@ -247,16 +260,22 @@ func parseInt(field, s string) (int, error) {
 	return n, nil
 }
 
-// parseQuantity serves both is_quantity and ShareIt's QUANTITY.
-func parseQuantity(field, s string) (int, error) {
-	n, err := parseInt(field, s)
-	if err != nil {
-		return 0, err
+// count reads a count of licenses, seats or days: a whole number from min
+// to MaxSeats; "" is 0 (not given).
+func count(field, s string, min int) (int, error) {
+	if s == "" {
+		return 0, nil
 	}
-	if n < 1 {
-		return 0, badRequest(field, "%d is less than 1", n)
+	n, err := strconv.ParseInt(s, 10, 64)
+	switch {
+	case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(s, "-"), err == nil && n > MaxSeats:
+		return 0, badRequest(field, "more than %d", MaxSeats)
+	case err != nil:
+		return 0, badRequest(field, "%s is not a whole number", quote(s))
+	case n < int64(min):
+		return 0, badRequest(field, "%d is less than %d", n, min)
 	}
-	return n, nil
+	return int(n), nil
 }
 
 // parseBool accepts the spellings QLM's documentation and vendors use.
@@ -264,21 +283,55 @@ func parseBool(field, s string, def bool) (bool, error) {
 	switch strings.ToLower(s) {
 	case "":
 		return def, nil
-	case "true", "1", "yes":
+	case "true", "1", "yes", "y", "on":
 		return true, nil
-	case "false", "0", "no":
+	case "false", "0", "no", "n", "off":
 		return false, nil
 	}
 	return false, badRequest(field, "%s is not true or false", quote(s))
 }
 
-// parseDate tries each layout in turn; dates carry no zone and are read as
-// UTC. want spells the accepted formats for the error message.
-func parseDate(field, s, want string, layouts ...string) (time.Time, error) {
-	for _, layout := range layouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t, nil
+// parseQLMDate reads a date in the provider's format, else in QLM's default
+// formats; the time of day, if any, is kept (expiry rounds it up to a day).
+func parseQLMDate(field, s, layout string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	layouts := QLMDateLayouts
+	if layout != "" {
+		layouts = append([]string{layout}, layouts...)
+	}
+	for _, l := range layouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, badRequest(field, "%s is not a date (%s)", quote(s), want)
+	return time.Time{}, badRequest(field, "%s is not a date (yyyy-MM-dd or the provider's date_format)", quote(s))
+}
+
+// checkText makes an argument storable text: invalid UTF-8 is read as
+// Windows-1252, NUL (which PostgreSQL refuses) removed, each with a
+// warning. The value is not echoed, as it may be a secret.
+func (c *Call) checkText(field, v string) string {
+	if !utf8.ValidString(v) {
+		v = latin(v)
+		c.warn("%s: not valid UTF-8; read as Windows-1252", label(field))
+	}
+	if strings.IndexByte(v, 0) >= 0 {
+		v = strings.ReplaceAll(v, "\x00", "")
+		c.warn("%s: NUL bytes removed", label(field))
+	}
+	return v
+}
+
+// WithMapping adds QLM arguments from a stored product mapping (QLM's
+// shareit_<PRODUCT_ID> server property: "&is_productid=1&is_majorversion=1
+// ..."). Arguments in the call win over the mapping.
+func (c *Call) WithMapping(mapping url.Values) {
+	for name, values := range mapping {
+		name = strings.ToLower(name)
+		if _, ok := c.args[name]; !ok && isArg(name) && len(values) > 0 {
+			c.args[name] = c.checkText(name, values[0])
+		}
+	}
 }

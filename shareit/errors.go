@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"strconv"
 	"unicode/utf8"
+
+	"golang.org/x/text/encoding/charmap"
 )
 
 // BadRequestError reports a call that cannot be served as sent. Its text is a
@@ -20,6 +22,14 @@ type BadRequestError struct {
 func (e *BadRequestError) Reason() string { return e.Field + ": " + e.Problem }
 
 func (e *BadRequestError) Error() string { return e.Reason() }
+
+func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
+
+// latin decodes Windows-1252, which maps every byte to a character.
+func latin(s string) string {
+	s, _ = charmap.Windows1252.NewDecoder().String(s)
+	return s
+}
 
 func badRequest(field, format string, a ...any) *BadRequestError {
 	return &BadRequestError{Status: http.StatusBadRequest, Field: field, Problem: fmt.Sprintf(format, a...)}

@@ -22,11 +22,19 @@ import (
 // ErrNotFound is returned when an order line has not been stored yet.
 var ErrNotFound = errors.New("not found")
 
+// connectTimeout applies when the URL sets no connect_timeout.
+const connectTimeout = 5 * time.Second
+
 // Open connects to Postgres with pgx as the driver.
 func Open(dsn string) (*bun.DB, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", err)
+	}
+	if cfg.ConnectTimeout == 0 {
+		// A Postgres that does not answer must fail a query, not hang it:
+		// an order's look-up has a short deadline and falls back.
+		cfg.ConnectTimeout = connectTimeout
 	}
 	sqldb := stdlib.OpenDB(*cfg)
 	sqldb.SetMaxOpenConns(20)
@@ -89,8 +97,8 @@ type Customer struct {
 	UpdatedAt time.Time `bun:"updated_at,nullzero,default:now()"`
 }
 
-// Order is one order line with everything the storefront sent.
-type Order struct {
+// OrderRow is one stored order line with everything the storefront sent.
+type OrderRow struct {
 	bun.BaseModel `bun:"table:orders"`
 
 	ID           int64             `bun:"id,pk,autoincrement"`
@@ -106,9 +114,11 @@ type Order struct {
 	Features     string            `bun:"features"`
 	LicenseModel string            `bun:"license_model"`
 	ExpiresAt    *time.Time        `bun:"expires_at"`
+	Maintenance  *time.Time        `bun:"maintenance_until"`
 	OrderDate    time.Time         `bun:"order_date"`
 	Fields       map[string]string `bun:"fields,type:jsonb"`
 	Args         map[string]string `bun:"args,type:jsonb"`
+	Warnings     []string          `bun:"warnings,type:jsonb"`
 	WorkflowID   string            `bun:"workflow_id"`
 	EmailStatus  string            `bun:"email_status,nullzero,default:'pending'"`
 	EmailID      *string           `bun:"email_id"`
@@ -132,16 +142,22 @@ type LicenseKey struct {
 	CreatedAt time.Time  `bun:"created_at,nullzero,default:now()"`
 }
 
-// Store reads and writes orders.
+// Store reads and writes customers, order lines and keys.
 type Store struct {
-	DB *bun.DB
+	db *bun.DB
 }
+
+// New returns a store on an open database.
+func New(db *bun.DB) *Store { return &Store{db: db} }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 
 // SaveOrder upserts the customer (when the order has an email address) and
 // stores the order line with its keys, in one transaction. Saving the same
 // order line again changes nothing: the first save wins.
-func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *Order, keys []LicenseKey) error {
-	return s.DB.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *OrderRow, keys []LicenseKey) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if c != nil && c.Email != "" {
 			// Only non-empty fields replace what a previous order stored.
 			_, err := tx.NewInsert().Model(c).
@@ -185,10 +201,10 @@ func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *Order, keys []Lic
 	})
 }
 
-// FindOrder returns a stored order line with its keys in issue order.
-func (s *Store) FindOrder(ctx context.Context, provider, purchaseID, runningNo string) (*Order, error) {
-	o := new(Order)
-	err := s.DB.NewSelect().Model(o).
+// FindOrderLine returns a stored order line with its keys in issue order.
+func (s *Store) FindOrderLine(ctx context.Context, provider, purchaseID, runningNo string) (*OrderRow, error) {
+	o := new(OrderRow)
+	err := s.db.NewSelect().Model(o).
 		Relation("Keys", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
 		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo).
 		Scan(ctx)
@@ -203,7 +219,7 @@ func (s *Store) FindOrder(ctx context.Context, provider, purchaseID, runningNo s
 
 // SetEmailStatus records what became of the buyer's email.
 func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runningNo, status, emailID string) error {
-	q := s.DB.NewUpdate().Model((*Order)(nil)).
+	q := s.db.NewUpdate().Model((*OrderRow)(nil)).
 		Set("email_status = ?", status).
 		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo)
 	if emailID != "" {
@@ -218,12 +234,79 @@ func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runnin
 // FindCustomer returns a customer by email, any case.
 func (s *Store) FindCustomer(ctx context.Context, email string) (*Customer, error) {
 	c := new(Customer)
-	err := s.DB.NewSelect().Model(c).Where("lower(email) = lower(?)", email).Scan(ctx)
+	err := s.db.NewSelect().Model(c).Where("lower(email) = lower(?)", email).Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
 		return nil, fmt.Errorf("find customer: %w", err)
+	}
+	return c, nil
+}
+
+// CreateDatabase creates the database the URL names, if it is missing,
+// connecting to the server's "postgres" database to do it.
+func CreateDatabase(ctx context.Context, url string) error {
+	name, conn, err := adminConn(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return err
+	}
+	if exists {
+		return nil
+	}
+	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
+	return err
+}
+
+// DropDatabase drops the database the URL names, ending its connections.
+func DropDatabase(ctx context.Context, url string) error {
+	name, conn, err := adminConn(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	_, err = conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	return err
+}
+
+func adminConn(ctx context.Context, url string) (string, *pgx.Conn, error) {
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return "", nil, fmt.Errorf("database url: %w", err)
+	}
+	name := cfg.Database
+	cfg.Database = "postgres"
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = connectTimeout
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", nil, fmt.Errorf("connect to postgres at %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	return name, conn, nil
+}
+
+// CountOrderLines counts the stored order lines whose purchase ID starts
+// with prefix.
+func (s *Store) CountOrderLines(ctx context.Context, purchasePrefix string) (int, error) {
+	return s.db.NewSelect().Model((*OrderRow)(nil)).
+		Where("starts_with(purchase_id, ?)", purchasePrefix).Count(ctx)
+}
+
+// FindCustomerByID returns a customer by id.
+func (s *Store) FindCustomerByID(ctx context.Context, id int64) (*Customer, error) {
+	c := new(Customer)
+	err := s.db.NewSelect().Model(c).Where("id = ?", id).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find customer %d: %w", id, err)
 	}
 	return c, nil
 }

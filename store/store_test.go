@@ -21,7 +21,13 @@ import (
 )
 
 // newStore returns a store on a fresh, migrated database of its own.
-func newStore(t *testing.T) *store.Store {
+// testStore is a store with its database handle, for the tests' checks.
+type testStore struct {
+	*store.Store
+	DB *bun.DB
+}
+
+func newStore(t *testing.T) testStore {
 	t.Helper()
 	ctx := context.Background()
 	d, err := testenv.NewDatabase(ctx, "keysmith_store")
@@ -33,7 +39,7 @@ func newStore(t *testing.T) *store.Store {
 			t.Errorf("drop database: %v", err)
 		}
 	})
-	return &store.Store{DB: d.DB}
+	return testStore{Store: store.New(d.DB), DB: d.DB}
 }
 
 // adminExec runs one statement on the Postgres server that testenv uses.
@@ -219,9 +225,9 @@ func sampleCustomer() *store.Customer {
 	}
 }
 
-func sampleOrder(purchaseID, runningNo string) *store.Order {
+func sampleOrder(purchaseID, runningNo string) *store.OrderRow {
 	expires := time.Date(2027, time.March, 14, 0, 0, 0, 0, time.UTC)
-	return &store.Order{
+	return &store.OrderRow{
 		Provider:     "shareit",
 		PurchaseID:   purchaseID,
 		RunningNo:    runningNo,
@@ -263,11 +269,11 @@ func sampleKeys(prefix string, n int) []store.LicenseKey {
 	return keys
 }
 
-func mustFind(t *testing.T, s *store.Store, purchaseID, runningNo string) *store.Order {
+func mustFind(t *testing.T, s *store.Store, purchaseID, runningNo string) *store.OrderRow {
 	t.Helper()
-	o, err := s.FindOrder(context.Background(), "shareit", purchaseID, runningNo)
+	o, err := s.FindOrderLine(context.Background(), "shareit", purchaseID, runningNo)
 	if err != nil {
-		t.Fatalf("FindOrder(%s-%s): %v", purchaseID, runningNo, err)
+		t.Fatalf("FindOrderLine(%s-%s): %v", purchaseID, runningNo, err)
 	}
 	return o
 }
@@ -285,7 +291,7 @@ type orderData struct {
 	WorkflowID, EmailStatus         string
 }
 
-func dataOf(o *store.Order) orderData {
+func dataOf(o *store.OrderRow) orderData {
 	expires := "none"
 	if o.ExpiresAt != nil {
 		expires = o.ExpiresAt.UTC().Format(time.RFC3339Nano)
@@ -305,7 +311,7 @@ type keyData struct {
 	Revoked     bool
 }
 
-func keysOf(o *store.Order) []keyData {
+func keysOf(o *store.OrderRow) []keyData {
 	var ks []keyData
 	for _, k := range o.Keys {
 		ks = append(ks, keyData{k.ID, k.OrderID, k.Position, k.Key, k.Serial, k.Seats, k.RevokedAt != nil})
@@ -313,7 +319,7 @@ func keysOf(o *store.Order) []keyData {
 	return ks
 }
 
-func TestSaveAndFindOrder(t *testing.T) {
+func TestSaveAndFindOrderLine(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	c := sampleCustomer()
@@ -337,7 +343,7 @@ func TestSaveAndFindOrder(t *testing.T) {
 		}
 	}
 
-	got := mustFind(t, s, "1000001", "1")
+	got := mustFind(t, s.Store, "1000001", "1")
 	want := dataOf(sampleOrder("1000001", "1"))
 	want.EmailStatus = "pending"
 	if d := dataOf(got); !reflect.DeepEqual(d, want) {
@@ -401,7 +407,7 @@ func TestSaveOrderTwice(t *testing.T) {
 	if err := s.SaveOrder(ctx, sampleCustomer(), sampleOrder("2000", "1"), sampleKeys("A", 2)); err != nil {
 		t.Fatal(err)
 	}
-	first := mustFind(t, s, "2000", "1")
+	first := mustFind(t, s.Store, "2000", "1")
 
 	// The same again, as a plain retry sends it.
 	if err := s.SaveOrder(ctx, sampleCustomer(), sampleOrder("2000", "1"), sampleKeys("A", 2)); err != nil {
@@ -426,7 +432,7 @@ func TestSaveOrderTwice(t *testing.T) {
 		t.Fatalf("second SaveOrder without keys: %v", err)
 	}
 
-	got := mustFind(t, s, "2000", "1")
+	got := mustFind(t, s.Store, "2000", "1")
 	if !reflect.DeepEqual(dataOf(got), dataOf(first)) {
 		t.Errorf("order changed by a second save:\n%+v\nwas\n%+v", dataOf(got), dataOf(first))
 	}
@@ -472,7 +478,7 @@ func TestSaveOrderConcurrent(t *testing.T) {
 	}
 	close(start)
 	wg.Wait()
-	if got := mustFind(t, s, "3000", "1"); len(got.Keys) != 2 || got.CustomerID == nil {
+	if got := mustFind(t, s.Store, "3000", "1"); len(got.Keys) != 2 || got.CustomerID == nil {
 		t.Errorf("order = %+v with %d keys", got, len(got.Keys))
 	}
 	for table, want := range map[string]int{"orders": 1, "license_keys": 2, "customers": 1} {
@@ -486,7 +492,7 @@ func TestSaveOrderOtherLines(t *testing.T) {
 	ctx := context.Background()
 	s := newStore(t)
 	// Same purchase, other running number; same numbers, other provider.
-	lines := []*store.Order{sampleOrder("4000", "1"), sampleOrder("4000", "2"), sampleOrder("4001", "1")}
+	lines := []*store.OrderRow{sampleOrder("4000", "1"), sampleOrder("4000", "2"), sampleOrder("4001", "1")}
 	other := sampleOrder("4000", "1")
 	other.Provider = "digitalriver"
 	lines = append(lines, other)
@@ -498,8 +504,8 @@ func TestSaveOrderOtherLines(t *testing.T) {
 	if n := count(t, s.DB, "orders"); n != 4 {
 		t.Errorf("%d orders, want 4", n)
 	}
-	a := mustFind(t, s, "4000", "1")
-	b, err := s.FindOrder(ctx, "digitalriver", "4000", "1")
+	a := mustFind(t, s.Store, "4000", "1")
+	b, err := s.FindOrderLine(ctx, "digitalriver", "4000", "1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -524,7 +530,7 @@ func TestFindOrderNotFound(t *testing.T) {
 		{"other", "5000", "1"},
 		{"", "", ""},
 	} {
-		o, err := s.FindOrder(ctx, k[0], k[1], k[2])
+		o, err := s.FindOrderLine(ctx, k[0], k[1], k[2])
 		if !errors.Is(err, store.ErrNotFound) || o != nil {
 			t.Errorf("FindOrder%q = %+v, %v; want ErrNotFound", k, o, err)
 		}
@@ -536,7 +542,7 @@ func TestSaveOrderWithoutKeys(t *testing.T) {
 	if err := s.SaveOrder(context.Background(), nil, sampleOrder("5500", "1"), nil); err != nil {
 		t.Fatal(err)
 	}
-	if o := mustFind(t, s, "5500", "1"); len(o.Keys) != 0 {
+	if o := mustFind(t, s.Store, "5500", "1"); len(o.Keys) != 0 {
 		t.Errorf("order has %d keys, want none", len(o.Keys))
 	}
 }
@@ -591,7 +597,7 @@ func TestCustomerUpsert(t *testing.T) {
 	if n := count(t, s.DB, "customers"); n != 1 {
 		t.Errorf("%d customers, want 1", n)
 	}
-	if a, b := mustFind(t, s, "6000", "1"), mustFind(t, s, "6001", "1"); *a.CustomerID != *b.CustomerID {
+	if a, b := mustFind(t, s.Store, "6000", "1"), mustFind(t, s.Store, "6001", "1"); *a.CustomerID != *b.CustomerID {
 		t.Errorf("orders have customers %d and %d, want one", *a.CustomerID, *b.CustomerID)
 	}
 
@@ -618,7 +624,7 @@ func TestOrderWithoutEmail(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, rn := range []string{"1", "2"} {
-		if o := mustFind(t, s, "7000", rn); o.CustomerID != nil {
+		if o := mustFind(t, s.Store, "7000", rn); o.CustomerID != nil {
 			t.Errorf("order 7000-%s has customer %d, want NULL", rn, *o.CustomerID)
 		}
 	}
@@ -650,7 +656,7 @@ func TestSaveOrderRollsBack(t *testing.T) {
 	if err == nil {
 		t.Fatal("SaveOrder with a duplicate key succeeded")
 	}
-	if _, err := s.FindOrder(ctx, "shareit", "8001", "1"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.FindOrderLine(ctx, "shareit", "8001", "1"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("order of the failed save: %v, want ErrNotFound", err)
 	}
 	if _, err := s.FindCustomer(ctx, "new@example.com"); !errors.Is(err, store.ErrNotFound) {
@@ -672,7 +678,7 @@ func TestSetEmailStatus(t *testing.T) {
 	if err := s.SetEmailStatus(ctx, "shareit", "9000", "1", "failed", ""); err != nil {
 		t.Fatal(err)
 	}
-	o := mustFind(t, s, "9000", "1")
+	o := mustFind(t, s.Store, "9000", "1")
 	if o.EmailStatus != "failed" || o.EmailID != nil || o.EmailedAt != nil {
 		t.Errorf("after failed: status %q id %v at %v", o.EmailStatus, o.EmailID, o.EmailedAt)
 	}
@@ -681,7 +687,7 @@ func TestSetEmailStatus(t *testing.T) {
 	if err := s.SetEmailStatus(ctx, "shareit", "9000", "1", "sent", "re_0123-abcd"); err != nil {
 		t.Fatal(err)
 	}
-	o = mustFind(t, s, "9000", "1")
+	o = mustFind(t, s.Store, "9000", "1")
 	if o.EmailStatus != "sent" || o.EmailID == nil || *o.EmailID != "re_0123-abcd" || o.EmailedAt == nil {
 		t.Fatalf("after sent: status %q id %v at %v", o.EmailStatus, o.EmailID, o.EmailedAt)
 	}
@@ -698,7 +704,7 @@ func TestSetEmailStatus(t *testing.T) {
 		t.Errorf("%d keys", len(o.Keys))
 	}
 	// Only that line.
-	if other := mustFind(t, s, "9000", "2"); other.EmailStatus != "pending" || other.EmailID != nil || other.EmailedAt != nil {
+	if other := mustFind(t, s.Store, "9000", "2"); other.EmailStatus != "pending" || other.EmailID != nil || other.EmailedAt != nil {
 		t.Errorf("other line: status %q id %v at %v", other.EmailStatus, other.EmailID, other.EmailedAt)
 	}
 }
@@ -712,7 +718,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := s.SaveOrder(ctx, sampleCustomer(), o, sampleKeys("A", 1)); err != nil {
 		t.Fatal(err)
 	}
-	got := mustFind(t, s, "10000", "1")
+	got := mustFind(t, s.Store, "10000", "1")
 	if !reflect.DeepEqual(got.Fields, o.Fields) {
 		t.Errorf("Fields =\n%q\nwant\n%q", got.Fields, o.Fields)
 	}
@@ -741,7 +747,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err := s.SaveOrder(ctx, nil, e, sampleKeys("B", 1)); err != nil {
 		t.Fatal(err)
 	}
-	if got := mustFind(t, s, "10000", "2"); len(got.Fields) != 0 || len(got.Args) != 0 {
+	if got := mustFind(t, s.Store, "10000", "2"); len(got.Fields) != 0 || len(got.Args) != 0 {
 		t.Errorf("empty maps came back as %q, %q", got.Fields, got.Args)
 	}
 }

@@ -43,8 +43,13 @@ const (
 // after it closed (until the namespace retention deletes it), is answered
 // with the first call's keys. The API answers from Postgres after that.
 func IssueLicenseID(provider, purchaseID, runningNo string) string {
-	return "IssueLicense:" + provider + ":" + purchaseID + "-" + runningNo
+	return "IssueLicense:" + order.Name(provider, purchaseID, runningNo)
 }
+
+// KeyGenerationFailed is the error type of an IssueLicense run whose keys
+// could not be signed: the issue-key update returns it, and the run fails,
+// so that the storefront's next call starts a new one.
+const KeyGenerationFailed = "KeyGenerationFailed"
 
 // RetryEmail is the input of RetryEmailUpdate.
 type RetryEmail struct {
@@ -60,7 +65,8 @@ type Result struct {
 
 // issue is the state of one IssueLicense run.
 type issue struct {
-	keys []order.Key
+	keys   []order.Key
+	keyErr error // key generation failed
 
 	parked   bool   // the email failed and waits for RetryEmailUpdate
 	retried  bool   // RetryEmailUpdate came: send again
@@ -75,7 +81,9 @@ type issue struct {
 var (
 	keyOptions = workflow.LocalActivityOptions{
 		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: 10 * time.Second},
+		// Signing fails only on a bad line or a broken key: give up soon,
+		// so that the storefront hears why while it still waits.
+		RetryPolicy: &temporal.RetryPolicy{MaximumInterval: time.Second, MaximumAttempts: 3},
 	}
 	saveOptions = workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
@@ -105,8 +113,11 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 
 	err := workflow.SetUpdateHandlerWithOptions(ctx, IssueKeyUpdate,
 		func(ctx workflow.Context) ([]string, error) {
-			if err := workflow.Await(ctx, func() bool { return s.keys != nil }); err != nil {
+			if err := workflow.Await(ctx, func() bool { return s.keys != nil || s.keyErr != nil }); err != nil {
 				return nil, err
+			}
+			if s.keyErr != nil {
+				return nil, s.keyErr
 			}
 			return order.Keys(s.keys), nil
 		},
@@ -147,7 +158,12 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 	}
 	lctx := workflow.WithLocalActivityOptions(ctx, keyOptions)
 	if err := workflow.ExecuteLocalActivity(lctx, a.GenerateKeys, line).Get(ctx, &s.keys); err != nil {
-		return Result{}, fmt.Errorf("generate keys: %w", err)
+		s.keyErr = temporal.NewNonRetryableApplicationError(failureReason(err), KeyGenerationFailed, nil)
+		// Let the waiting update answer before the run fails.
+		if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+			return Result{}, err
+		}
+		return Result{}, s.keyErr
 	}
 
 	sctx := workflow.WithActivityOptions(ctx, saveOptions)

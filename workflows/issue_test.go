@@ -686,6 +686,9 @@ func TestIssueKeyRepeated(t *testing.T) {
 	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
 }
 
+// Keys that cannot be signed: the issue-key update answers with the reason
+// (the API passes it to the storefront) and the run fails, so that the
+// storefront's next call starts a new run once the cause is fixed.
 func TestIssueLicenseFailsWhenKeysCannotBeGenerated(t *testing.T) {
 	f := newFixture(t)
 	f.env.OnActivity(f.acts.GenerateKeys, mock.Anything, mock.Anything).
@@ -698,21 +701,20 @@ func TestIssueLicenseFailsWhenKeysCannotBeGenerated(t *testing.T) {
 
 	err := f.env.GetWorkflowError()
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "generate keys")
-	var act *temporal.ActivityError
-	require.True(t, errors.As(err, &act), "no activity error in %v", err)
 	var app *temporal.ApplicationError
-	require.True(t, errors.As(act.Unwrap(), &app), "no application error in %v", act)
-	assert.Equal(t, "BadLine", app.Type())
+	require.True(t, errors.As(err, &app), "no application error in %v", err)
+	assert.Equal(t, workflows.KeyGenerationFailed, app.Type())
 	assert.True(t, app.NonRetryable())
+	assert.Contains(t, app.Message(), `unknown license model "lifetime"`)
 	f.env.AssertActivityNumberOfCalls(t, "GenerateKeys", 1)
 	f.env.AssertActivityNumberOfCalls(t, "SaveOrder", 0)
 	f.env.AssertActivityNumberOfCalls(t, "SendEmail", 0)
 	assert.Empty(t, f.emailStatuses())
-	// The update was accepted and never completes: the test environment
-	// drops it when the workflow closes; a server fails it, so the API
-	// answers with an error.
+
 	got := upd.get()
-	assert.True(t, got.accepted)
-	assert.Zero(t, got.completed)
+	require.True(t, got.accepted)
+	require.Equal(t, 1, got.completed, "the update answers before the run fails")
+	require.True(t, errors.As(got.err, &app), "update error %v", got.err)
+	assert.Equal(t, workflows.KeyGenerationFailed, app.Type())
+	assert.Contains(t, app.Message(), `unknown license model "lifetime"`)
 }

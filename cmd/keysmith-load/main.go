@@ -11,13 +11,16 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -28,6 +31,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/uptrace/bun"
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
@@ -36,7 +40,6 @@ import (
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/devserver"
-	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
@@ -64,6 +67,10 @@ func main() {
 
 const password = "load-test-password"
 
+// serverURL is the Postgres server the run creates its scratch database
+// on: $KEYSMITH_LOAD_DATABASE_URL or the local server.
+var serverURL = cmp.Or(os.Getenv("KEYSMITH_LOAD_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
+
 func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.Writer) error {
 	tmp, err := os.MkdirTemp("", "keysmith-load")
 	if err != nil {
@@ -79,11 +86,24 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.
 		return err
 	}
 	defer srv.Stop() //nolint:errcheck // end of run
-	db, err := testenv.NewDatabase(ctx, "keysmith_load")
+	u, err := url.Parse(serverURL)
 	if err != nil {
 		return err
 	}
-	defer db.Drop(context.WithoutCancel(ctx)) //nolint:errcheck // end of run
+	u.Path = "/keysmith_load_" + strings.ToLower(rand.Text()[:8])
+	dbURL := u.String()
+	if err := store.CreateDatabase(ctx, dbURL); err != nil {
+		return err
+	}
+	defer store.DropDatabase(context.WithoutCancel(ctx), dbURL) //nolint:errcheck // end of run
+	db, err := store.Open(dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := store.Migrate(ctx, db); err != nil {
+		return err
+	}
 
 	a, err := newApp(srv.FrontendHostPort(), db, tmp)
 	if err != nil {
@@ -145,7 +165,7 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.
 
 // newApp configures keysmith for the run: one provider and product, a new
 // signing key, mail to an outbox folder.
-func newApp(hostPort string, db *testenv.Database, dir string) (*app.App, error) {
+func newApp(hostPort string, db *bun.DB, dir string) (*app.App, error) {
 	hash, err := config.HashPassword(password)
 	if err != nil {
 		return nil, err
@@ -180,7 +200,7 @@ mail: {from: "Load <load@vendor.example>"}
 		KeyTimeout: 30 * time.Second,
 		Outbox:     filepath.Join(dir, "outbox"),
 		TaskQueue:  workflows.TaskQueue,
-	}, cfg, db.DB, c, client.DefaultNamespace)
+	}, cfg, db, c, client.DefaultNamespace)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -242,7 +262,7 @@ func bareCall(ctx context.Context, c client.Client, id string) error {
 func waitSaved(ctx context.Context, s *store.Store, prefix string, n int) error {
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
-		count, err := s.DB.NewSelect().Model((*store.Order)(nil)).Where("purchase_id LIKE ?", prefix+"%").Count(ctx)
+		count, err := s.CountOrderLines(ctx, prefix)
 		if err != nil {
 			return err
 		}

@@ -40,7 +40,7 @@ func openApp(ctx context.Context) (*app.App, error) {
 	if err != nil {
 		return nil, err
 	}
-	return app.Open(ctx, e)
+	return app.Open(ctx, e, "")
 }
 
 func runMigrate(ctx context.Context, stdout io.Writer) error {
@@ -104,15 +104,35 @@ func runVerify(args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("key is not valid: %w", err)
 	}
+	now := time.Now()
 	expires := "never"
 	if !c.Expires.IsZero() {
 		expires = c.Expires.Format(time.DateOnly)
-		if c.Expired(time.Now()) {
+		if c.Expired(now) {
 			expires += " (expired)"
 		}
 	}
-	fmt.Fprintf(stdout, "valid key\nproduct:  %d %d.%d\nfeatures: %s\nseats:    %d\nmodel:    %s\nissued:   %s\nexpires:  %s\nserial:   %016x\nkey id:   %d\n",
-		c.Product, c.Major, c.Minor, c.Features, c.Seats, c.Model, c.Issued.Format(time.DateOnly), expires, c.Serial, c.KeyID)
+	maintenance := "none"
+	if !c.Maintenance.IsZero() {
+		maintenance = c.Maintenance.Format(time.DateOnly)
+		if !now.Before(c.Maintenance) {
+			maintenance += " (ended)"
+		}
+	}
+	fmt.Fprintln(stdout, "valid key")
+	for _, field := range [][2]string{
+		{"product", fmt.Sprintf("%d %d.%d", c.Product, c.Major, c.Minor)},
+		{"features", c.Features.String()},
+		{"seats", fmt.Sprint(c.Seats)},
+		{"model", license.ModelName(c.Model, c.Binding)}, // QLM's name, which includes the binding
+		{"issued", c.Issued.Format(time.DateOnly)},
+		{"expires", expires},
+		{"maintenance", maintenance},
+		{"serial", fmt.Sprintf("%016x", c.Serial)},
+		{"key id", fmt.Sprint(c.KeyID)},
+	} {
+		fmt.Fprintf(stdout, "%-13s%s\n", field[0]+":", field[1])
+	}
 	return nil
 }
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keysmith/keysmith/config"
@@ -26,12 +25,12 @@ const dataDir = ".data"
 
 // runDev brings up the whole stack on this machine and runs until ctx ends.
 func runDev(ctx context.Context, stdout io.Writer) error {
-	if _, ok := os.LookupEnv("KEYSMITH_CONFIG"); !ok {
-		os.Setenv("KEYSMITH_CONFIG", filepath.Join(dataDir, "keysmith.yaml"))
-	}
 	e, err := app.LoadEnv()
 	if err != nil {
 		return err
+	}
+	if _, ok := os.LookupEnv("KEYSMITH_CONFIG"); !ok {
+		e.ConfigFile = filepath.Join(dataDir, "keysmith.yaml")
 	}
 	log := e.Logger()
 	password, err := demoConfig(e.ConfigFile)
@@ -41,10 +40,11 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 	if err := demoSigningKey(e.KeysDir); err != nil {
 		return err
 	}
-	if err := createDatabase(ctx, e.DatabaseURL); err != nil {
+	if err := store.CreateDatabase(ctx, e.DatabaseURL); err != nil {
 		return err
 	}
 
+	var temporalAddress string // "" = Temporal's own environment variables
 	if os.Getenv("TEMPORAL_ADDRESS") == "" {
 		log.Info("Starting Temporal dev server", "address", "127.0.0.1:7233", "ui", "http://localhost:8233")
 		srvLog, err := os.OpenFile(filepath.Join(dataDir, "temporal.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -62,10 +62,10 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 			return fmt.Errorf("temporal dev server (log in %s): %w", srvLog.Name(), err)
 		}
 		defer srv.Stop() //nolint:errcheck // shutting down
-		os.Setenv("TEMPORAL_ADDRESS", srv.FrontendHostPort())
+		temporalAddress = srv.FrontendHostPort()
 	}
 
-	a, err := app.Open(ctx, e)
+	a, err := app.Open(ctx, e, temporalAddress)
 	if err != nil {
 		return err
 	}
@@ -141,30 +141,6 @@ func demoSigningKey(dir string) error {
 		return err
 	}
 	return license.WriteKeyPair(dir, k)
-}
-
-// createDatabase creates the database named in the URL if it is missing.
-func createDatabase(ctx context.Context, url string) error {
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		return fmt.Errorf("database url: %w", err)
-	}
-	name := cfg.Database
-	cfg.Database = "postgres"
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("connect to postgres at %s:%d: %w", cfg.Host, cfg.Port, err)
-	}
-	defer conn.Close(context.WithoutCancel(ctx))
-	var exists bool
-	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
-		return err
-	}
-	if exists {
-		return nil
-	}
-	_, err = conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize())
-	return err
 }
 
 func printDemo(w io.Writer, listen, password string) {

@@ -19,6 +19,7 @@ import (
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/store"
 )
 
 // runCmd calls run as main does and returns what it printed.
@@ -151,15 +152,17 @@ func keygenDir(t *testing.T, id string) (string, *license.SigningKey) {
 func TestVerify(t *testing.T) {
 	dir, signer := keygenDir(t, "3")
 	claims := license.Claims{
-		Product:  300123,
-		Major:    2,
-		Minor:    1,
-		Features: license.Features{3, 1, 0, 0},
-		Seats:    5,
-		Model:    license.Subscription,
-		Issued:   time.Date(2026, time.March, 1, 0, 0, 0, 0, time.UTC),
-		Expires:  time.Date(2099, time.March, 1, 0, 0, 0, 0, time.UTC),
-		Serial:   0x1234567890abcdef,
+		Product:     300123,
+		Major:       2,
+		Minor:       1,
+		Features:    license.Features{3, 1, 0, 0},
+		Seats:       5,
+		Model:       license.Subscription,
+		Binding:     license.Floating,
+		Issued:      time.Date(2026, time.March, 1, 0, 0, 0, 0, time.UTC),
+		Expires:     time.Date(2099, time.March, 1, 0, 0, 0, 0, time.UTC),
+		Maintenance: time.Date(2098, time.March, 1, 0, 0, 0, 0, time.UTC),
+		Serial:      0x1234567890abcdef,
 	}
 	key, err := license.Sign(*signer, claims)
 	if err != nil {
@@ -171,14 +174,15 @@ func TestVerify(t *testing.T) {
 	}
 	for _, want := range []string{
 		"valid key\n",
-		"product:  300123 2.1\n",
-		"features: 0:3;1:1\n",
-		"seats:    5\n",
-		"model:    subscription\n",
-		"issued:   2026-03-01\n",
-		"expires:  2099-03-01\n",
-		"serial:   1234567890abcdef\n",
-		"key id:   3\n",
+		"product:     300123 2.1\n",
+		"features:    0:3;1:1\n",
+		"seats:       5\n",
+		"model:       subscription_floating\n",
+		"issued:      2026-03-01\n",
+		"expires:     2099-03-01\n",
+		"maintenance: 2098-03-01\n",
+		"serial:      1234567890abcdef\n",
+		"key id:      3\n",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("verify output lacks %q:\n%s", want, out)
@@ -199,7 +203,7 @@ func TestVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Setenv("KEYSMITH_KEYS_DIR", dir)
-	if out, err := runCmd(t, "", "verify", key); err != nil || !strings.Contains(out, "product:  300123 2.1\n") {
+	if out, err := runCmd(t, "", "verify", key); err != nil || !strings.Contains(out, "product:     300123 2.1\n") {
 		t.Errorf("verify with KEYSMITH_KEYS_DIR and only the public key: %v\n%s", err, out)
 	}
 }
@@ -211,15 +215,18 @@ func TestVerifyPermanentAndExpired(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out, err := runCmd(t, "", "verify", "-keys", dir, permanent); err != nil || !strings.Contains(out, "expires:  never\n") || !strings.Contains(out, "model:    permanent\n") {
+	if out, err := runCmd(t, "", "verify", "-keys", dir, permanent); err != nil || !strings.Contains(out, "expires:     never\n") ||
+		!strings.Contains(out, "model:       permanent\n") || !strings.Contains(out, "maintenance: none\n") {
 		t.Errorf("permanent key: %v\n%s", err, out)
 	}
-	expired, err := license.Sign(*signer, license.Claims{Product: 1, Major: 1, Seats: 1, Model: license.Trial, Issued: issued, Expires: issued.AddDate(0, 0, 30)})
+	expired, err := license.Sign(*signer, license.Claims{Product: 1, Major: 1, Seats: 1, Model: license.Trial, Binding: license.Cloud,
+		Issued: issued, Expires: issued.AddDate(0, 0, 30), Maintenance: issued.AddDate(0, 0, 30)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	// An expired key has a valid signature; verify says both.
-	if out, err := runCmd(t, "", "verify", "-keys", dir, expired); err != nil || !strings.Contains(out, "expires:  2024-01-31 (expired)\n") {
+	if out, err := runCmd(t, "", "verify", "-keys", dir, expired); err != nil || !strings.Contains(out, "expires:     2024-01-31 (expired)\n") ||
+		!strings.Contains(out, "maintenance: 2024-01-31 (ended)\n") || !strings.Contains(out, "model:       trial_cloud\n") {
 		t.Errorf("expired key: %v\n%s", err, out)
 	}
 }
@@ -326,11 +333,8 @@ func TestDemoConfig(t *testing.T) {
 	if !ok {
 		t.Fatal("demo config has no shareit provider")
 	}
-	if !p.CheckQLM("shareit", pw) {
-		t.Error("demo password does not pass CheckQLM")
-	}
-	if p.CheckQLM("shareit", pw+"x") {
-		t.Error("CheckQLM accepts a wrong password")
+	if p.User != "shareit" || bcrypt.CompareHashAndPassword([]byte(p.PasswordHash), []byte(pw)) != nil {
+		t.Error("the demo password does not match the demo provider's hash")
 	}
 	if _, ok := c.Product(1, 1, 0); !ok {
 		t.Error("demo config has no product 1 1.0")
@@ -446,15 +450,15 @@ func TestCreateDatabase(t *testing.T) {
 	if exists() {
 		t.Fatalf("database %s exists already", name)
 	}
-	if err := createDatabase(ctx, u.String()); err != nil {
-		t.Fatalf("createDatabase: %v", err)
+	if err := store.CreateDatabase(ctx, u.String()); err != nil {
+		t.Fatalf("store.CreateDatabase: %v", err)
 	}
 	if !exists() {
-		t.Fatal("createDatabase did not create the database")
+		t.Fatal("store.CreateDatabase did not create the database")
 	}
 	// The next start finds it.
-	if err := createDatabase(ctx, u.String()); err != nil {
-		t.Errorf("createDatabase of an existing database: %v", err)
+	if err := store.CreateDatabase(ctx, u.String()); err != nil {
+		t.Errorf("store.CreateDatabase of an existing database: %v", err)
 	}
 	conn, err := pgx.Connect(ctx, u.String())
 	if err != nil {
@@ -462,8 +466,8 @@ func TestCreateDatabase(t *testing.T) {
 	}
 	conn.Close(ctx)
 
-	if err := createDatabase(ctx, "postgres://[bad"); err == nil {
-		t.Error("createDatabase accepted a malformed URL")
+	if err := store.CreateDatabase(ctx, "postgres://[bad"); err == nil {
+		t.Error("store.CreateDatabase accepted a malformed URL")
 	}
 }
 

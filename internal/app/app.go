@@ -36,7 +36,6 @@ type Env struct {
 	Listen      string `env:"KEYSMITH_LISTEN" envDefault:":8080"`
 	// KeyTimeout bounds how long a storefront call waits for its key.
 	KeyTimeout time.Duration `env:"KEYSMITH_KEY_TIMEOUT" envDefault:"10s"`
-	TrustProxy bool          `env:"KEYSMITH_TRUST_PROXY"`
 	// ResendAPIKey empty: mail goes to the Outbox folder instead.
 	ResendAPIKey  string `env:"RESEND_API_KEY"`
 	ResendBaseURL string `env:"KEYSMITH_RESEND_BASE_URL"`
@@ -73,8 +72,10 @@ type App struct {
 	Templates *mail.Templates
 }
 
-// Open reads the configuration and connects to Postgres and Temporal.
-func Open(ctx context.Context, e Env) (*App, error) {
+// Open reads the configuration and connects to Postgres and Temporal:
+// temporalAddress, or where Temporal's environment variables say when it
+// is empty.
+func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 	cfg, err := config.Load(e.ConfigFile)
 	if err != nil {
 		return nil, err
@@ -83,7 +84,7 @@ func Open(ctx context.Context, e Env) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, namespace, err := DialTemporal(ctx, e.Logger())
+	c, namespace, err := DialTemporal(ctx, e.Logger(), temporalAddress)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -114,7 +115,7 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 		Log:       e.Logger(),
 		Config:    cfg,
 		DB:        db,
-		Store:     &store.Store{DB: db},
+		Store:     store.New(db),
 		Temporal:  c,
 		Namespace: namespace,
 		Templates: tmpl,
@@ -122,11 +123,15 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 }
 
 // DialTemporal connects with the options from Temporal's environment
-// variables (default: localhost:7233, namespace "default").
-func DialTemporal(ctx context.Context, logger *slog.Logger) (client.Client, string, error) {
+// variables (default: localhost:7233, namespace "default"); a non-empty
+// address replaces TEMPORAL_ADDRESS.
+func DialTemporal(ctx context.Context, logger *slog.Logger, address string) (client.Client, string, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, "", fmt.Errorf("temporal client options: %w", err)
+	}
+	if address != "" {
+		opts.HostPort = address
 	}
 	if opts.Namespace == "" {
 		opts.Namespace = client.DefaultNamespace
@@ -158,7 +163,6 @@ func (a *App) Handler() http.Handler {
 		Templates:  a.Templates,
 		TaskQueue:  a.Env.TaskQueue,
 		KeyTimeout: a.Env.KeyTimeout,
-		TrustProxy: a.Env.TrustProxy,
 		Log:        a.Log,
 	})
 }

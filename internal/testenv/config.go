@@ -13,9 +13,11 @@ import (
 // distinctive, so that finding it in a log, a body or a history is a leak.
 const Password = "pw-7f3a9c-never-log-me"
 
-// configYAML has the ShareIt provider of every test; one that also wants
-// basic auth; two limited by address (httptest.NewRequest calls come from
-// 192.0.2.1, real ones from 127.0.0.1); and two versions of a product.
+// configYAML has the ShareIt provider of every test (its PRODUCT_ID mappings
+// as QLM's MyCommerce guide writes them); one that also wants basic auth; two
+// limited by address (httptest.NewRequest calls come from 192.0.2.1, real
+// ones from 127.0.0.1); one that declares UTF-8 and its own date format; and
+// two versions of a product.
 const configYAML = `
 providers:
   - name: shareit
@@ -23,6 +25,12 @@ providers:
     password_hash: %[1]q
     products:
       "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3;1:1"
+      "300000002": "&is_productid=1&is_majorversion=1&is_minorversion=0&is_productname=MyProduct&is_emailtemplate=1. New Order"
+  - name: legacy
+    user: shareit
+    password_hash: %[1]q
+    encoding: utf-8
+    date_format: dd/MM/yyyy
   - name: guarded
     user: shareit
     password_hash: %[1]q
@@ -47,6 +55,7 @@ products:
     minor: 1
 mail:
   from: "Demo Vendor <keys@vendor.example>"
+  template_names: {"1. New Order": default}
 `
 
 var passwordHash = sync.OnceValues(func() ([]byte, error) {

@@ -1,0 +1,2 @@
+ALTER TABLE orders DROP COLUMN maintenance_until;
+ALTER TABLE orders DROP COLUMN warnings;

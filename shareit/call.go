@@ -1,0 +1,322 @@
+// Package shareit reads a call from ShareIt (Digital River MyCommerce) to the
+// vendor's Key Generator URL: the QLM is_* arguments the vendor wrote into the
+// URL (Args) and the purchase line ShareIt sends (Purchase).
+//
+// It reads the request and nothing else: authentication, product look-up and
+// key generation are the caller's. Doubtful input is normalized and reported
+// as a warning; only what cannot be read without risking a wrong key is an
+// error, and every error is a *BadRequestError whose text can be sent back to
+// ShareIt as is.
+package shareit
+
+import (
+	"errors"
+	"io"
+	"maps"
+	"mime"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+)
+
+// Limits on one call. ShareIt's order lines are a few KiB with about forty
+// fields, and QLM's URLs a few hundred bytes; the caps are far above that and
+// far below what could hurt the server or Temporal's payload limits.
+const (
+	MaxBodyBytes  = 1 << 20 // the form body
+	MaxQueryBytes = 8 << 10 // the URL's query
+	MaxPairs      = 300     // name=value pairs in query and body together
+	MaxValueBytes = 2 << 10 // one order field's value; longer ones are cut, with a warning
+)
+
+// Call is one Key Generator call, read but not yet interpreted: the is_*
+// arguments, which configure keysmith (QLM's contract), and the order fields,
+// which describe the purchase (ShareIt's). Build it with ReadCall.
+type Call struct {
+	// args holds the is_* arguments under lower-cased names. The vendor
+	// writes them into the URL; a few set-ups post them in the body. The
+	// query wins.
+	args map[string]string
+	// fields are the other pairs, raw bytes not yet decoded from the
+	// order's character set; a body field wins over a query field.
+	fields url.Values
+	// utf8 is the character set the fields were read in (see decodeFields).
+	utf8 bool
+	// warnings found while reading.
+	warnings []string
+}
+
+// ReadCall reads the query and, for POST, the form body of a Key Generator
+// call. It refuses only what cannot be read: a query or body over its cap,
+// a body in another format, an argument given twice with different values.
+// The body is consumed.
+func ReadCall(r *http.Request) (*Call, error) {
+	var rawQuery string
+	if r.URL != nil {
+		rawQuery = r.URL.RawQuery
+	}
+	if len(rawQuery) > MaxQueryBytes {
+		return nil, &BadRequestError{Status: http.StatusRequestURITooLong, Field: "query", Problem: "longer than 8 KiB"}
+	}
+	query, err := parsePairs("query", rawQuery, MaxPairs)
+	if err != nil {
+		return nil, err
+	}
+	var body []pair
+	if r.Method == http.MethodPost {
+		raw, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		if body, err = parsePairs("body", raw, MaxPairs-len(query)); err != nil {
+			return nil, err
+		}
+	}
+
+	c := &Call{args: map[string]string{}, fields: url.Values{}}
+	queryArgs, err := c.collectArgs(query)
+	if err != nil {
+		return nil, err
+	}
+	bodyArgs, err := c.collectArgs(body)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range slices.Sorted(maps.Keys(bodyArgs)) {
+		if q, ok := queryArgs[name]; ok {
+			if q != bodyArgs[name] && !secretArgs[name] {
+				c.warn("%s: the URL and the body differ; the URL's %s is used", name, quote(q))
+			}
+			continue
+		}
+		queryArgs[name] = bodyArgs[name]
+	}
+	c.args = queryArgs
+
+	// The body is ShareIt's, the URL the vendor's: a body field replaces a
+	// query field of the same name.
+	for _, p := range query {
+		if !isArg(p.name) {
+			c.fields[p.name] = append(c.fields[p.name], p.value)
+		}
+	}
+	inBody := map[string]bool{}
+	for _, p := range body {
+		if isArg(p.name) {
+			continue
+		}
+		if !inBody[p.name] {
+			inBody[p.name] = true
+			c.fields[p.name] = nil
+		}
+		c.fields[p.name] = append(c.fields[p.name], p.value)
+	}
+	return c, nil
+}
+
+// Options are what a provider sets about its calls.
+type Options struct {
+	// UTF8 reads a call without ENCODING as UTF-8 (QLM has vendors set
+	// ShareIt's key generator to UTF-8) instead of ShareIt's documented
+	// default, ISO-8859-1.
+	UTF8 bool
+	// DateLayout is the Go layout of the provider's QLM date_format for
+	// is_expdate and is_maintdate, tried before QLM's defaults.
+	DateLayout string
+}
+
+// Request is a decoded call: the arguments, the purchase line, and the
+// warnings about what was doubtful and how it was read.
+type Request struct {
+	Args     Args
+	Purchase Purchase
+	Warnings []string
+}
+
+// Quantity is the number of licenses sold: is_quantity if the URL gives
+// it, else the purchase's QUANTITY.
+func (r Request) Quantity() int {
+	if r.Args.Quantity > 0 {
+		return r.Args.Quantity
+	}
+	return r.Purchase.Quantity
+}
+
+// AffiliateID is is_affiliateid if the URL gives it, else ShareIt's RESELLER.
+func (r Request) AffiliateID() string {
+	if r.Args.AffiliateID != "" {
+		return r.Args.AffiliateID
+	}
+	return r.Purchase.Reseller
+}
+
+// Decode interprets the call: its arguments and its purchase line. It
+// refuses what cannot be keyed without risking the wrong key (an unreadable
+// product, version, feature string, count, model or date; no PURCHASE_ID);
+// everything else is read as well as it can be, with a warning.
+func (c *Call) Decode(opt Options) (Request, error) {
+	args, err := c.parseArgs(opt.DateLayout)
+	if err != nil {
+		return Request{}, err
+	}
+	p, err := c.purchase(opt.UTF8)
+	if err != nil {
+		return Request{}, err
+	}
+	r := Request{Args: args, Purchase: p}
+	if p.QuantityProblem != "" {
+		if args.Quantity == 0 {
+			return Request{}, badRequest("QUANTITY", "%s", strings.TrimPrefix(p.QuantityProblem, "QUANTITY: "))
+		}
+		c.warn("%s; is_quantity %d is used", p.QuantityProblem, args.Quantity)
+	}
+	r.Warnings = slices.Clone(c.warnings)
+	return r, nil
+}
+
+// Arg is an is_* argument by its lower-case name, "" when absent.
+func (c *Call) Arg(name string) string { return c.args[name] }
+
+// Credentials are QLM's is_user and is_pwd, exactly as given.
+func (c *Call) Credentials() (user, password string) {
+	return c.args["is_user"], c.args["is_pwd"]
+}
+
+// Field is an order field's first raw value, the name matched without
+// regard to case (the exact name first), before charset decoding.
+func (c *Call) Field(name string) (string, bool) {
+	return lookupFold(c.fields, name)
+}
+
+func (c *Call) warn(format string, a ...any) {
+	c.warnings = append(c.warnings, sprintf(format, a...))
+}
+
+func isArg(name string) bool { return strings.HasPrefix(strings.ToLower(name), "is_") }
+
+// readBody reads a form body. It does not use r.ParseForm, which would
+// also merge the query and drop pairs holding ';'.
+func readBody(r *http.Request) (string, error) {
+	if r.Body == nil {
+		return "", nil
+	}
+	tooBig := &BadRequestError{Status: http.StatusRequestEntityTooLarge, Field: "body", Problem: "larger than 1 MiB"}
+	if r.ContentLength > MaxBodyBytes {
+		return "", tooBig
+	}
+	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		// The caller may have wrapped the body in http.MaxBytesReader itself.
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return "", tooBig
+		}
+		return "", badRequest("body", "cannot be read")
+	}
+	if len(data) > MaxBodyBytes {
+		return "", tooBig
+	}
+	if len(data) == 0 {
+		return "", nil
+	}
+	// A body in another format would otherwise be silently ignored and the
+	// call fail later with a misleading "PURCHASE_ID: missing".
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mediaType, _, err := mime.ParseMediaType(ct)
+		if err != nil || mediaType != "application/x-www-form-urlencoded" {
+			return "", &BadRequestError{
+				Status:  http.StatusUnsupportedMediaType,
+				Field:   "Content-Type",
+				Problem: quote(ct) + " is not application/x-www-form-urlencoded",
+			}
+		}
+	}
+	return string(data), nil
+}
+
+type pair struct{ name, value string }
+
+// parsePairs splits a query or form body like url.ParseQuery, but only '&'
+// separates pairs: QLM URLs carry is_features=0:3;1:1 unencoded, and
+// url.ParseQuery (since Go 1.17) drops every pair holding a ';'. Empty
+// pairs ("?&is_vendor=..", "&&") are skipped; '+' and %20 are spaces.
+// Values are unescaped but not charset-decoded. It stops at max pairs
+// before unescaping anything more.
+func parsePairs(source, raw string, max int) ([]pair, error) {
+	var pairs []pair
+	for p := range strings.SplitSeq(raw, "&") {
+		if p == "" {
+			continue
+		}
+		if len(pairs) >= max {
+			return nil, &BadRequestError{Status: http.StatusRequestEntityTooLarge, Field: source, Problem: sprintf("more than %d fields", MaxPairs)}
+		}
+		rawName, rawValue, _ := strings.Cut(p, "=")
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			return nil, badRequest(source, "malformed percent-encoding in a field name")
+		}
+		value, err := url.QueryUnescape(rawValue)
+		if err != nil {
+			// Name the field but never show the value: it may be is_pwd.
+			return nil, badRequest(source, "malformed percent-encoding in %s", label(name))
+		}
+		pairs = append(pairs, pair{name, value})
+	}
+	return pairs, nil
+}
+
+// ParseQuery parses a stored "&is_productid=1&is_majorversion=1..." product
+// mapping (QLM's shareit_<PRODUCT_ID> property) the way ReadCall parses a
+// URL's query.
+func ParseQuery(raw string) (url.Values, error) {
+	pairs, err := parsePairs("query", raw, MaxPairs)
+	if err != nil {
+		return nil, err
+	}
+	v := url.Values{}
+	for _, p := range pairs {
+		v[p.name] = append(v[p.name], p.value)
+	}
+	return v, nil
+}
+
+// secretArgs are never stored, logged or echoed.
+var secretArgs = map[string]bool{"is_user": true, "is_pwd": true}
+
+// collectArgs returns the is_* arguments under lower-cased names. QLM's
+// names are case-sensitive but vendors' URLs are not consistent about case.
+// One argument given twice in one place with different values is refused:
+// picking either could issue the wrong product or quantity.
+func (c *Call) collectArgs(pairs []pair) (map[string]string, error) {
+	args := make(map[string]string)
+	for _, p := range pairs {
+		name := strings.ToLower(p.name)
+		if !strings.HasPrefix(name, "is_") {
+			continue
+		}
+		value := p.value
+		if !secretArgs[name] { // credentials are compared exactly as given
+			value = c.checkText(name, value)
+		}
+		if prev, seen := args[name]; seen && prev != value {
+			return nil, badRequest(label(name), "given more than once with different values")
+		}
+		args[name] = value
+	}
+	return args, nil
+}
+
+// lookupFold finds a field case-insensitively, preferring the exact name and
+// otherwise the first case variant in sorted order.
+func lookupFold(v url.Values, name string) (string, bool) {
+	if vs, ok := v[name]; ok && len(vs) > 0 {
+		return vs[0], true
+	}
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		if strings.EqualFold(k, name) && len(v[k]) > 0 {
+			return v[k][0], true
+		}
+	}
+	return "", false
+}
