@@ -48,10 +48,11 @@ bin/workflowcheck:
 postgres:
 	@scripts/ensure-postgres.sh
 
-## history: re-record the replay test's history from a real run
+## history: re-record the replay test's current histories from real runs
+## (keep an earlier release's in a dated folder of workflows/testdata first)
 history: bin/temporal postgres
 	mkdir -p workflows/testdata
-	KEYSMITH_RECORD_HISTORY_DIR=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run "TestNewOrderEndToEnd|TestPermanentMailFailure" ./e2e/
+	KEYSMITH_RECORD_HISTORY_DIR=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run "TestNewOrderEndToEnd|TestPermanentMailFailure|TestRenewalAuditTrail|TestWarningsInHistory" ./e2e/
 
 clean:
 	rm -rf bin .data

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"strconv"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -48,8 +49,10 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 	}
 	keys := make([]order.Key, line.KeyCount)
 	for i := range keys {
-		sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", line.ID(), i+1))
-		serial := binary.BigEndian.Uint64(sum[:8])
+		serial, err := keySerial(line, i)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
+		}
 		k, err := license.Sign(*a.Signer, license.Claims{
 			Product:     line.Product.ID,
 			Major:       line.Product.Major,
@@ -71,8 +74,25 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 	return keys, nil
 }
 
-// SaveOrder upserts the customer and stores the order line with its keys.
+// keySerial is the serial of the line's i-th key: derived from the line's
+// name and the key's position, or a renewal's original one.
+func keySerial(line order.Line, i int) (uint64, error) {
+	if line.Renews != nil {
+		if i >= len(line.Renews.Serials) {
+			return 0, fmt.Errorf("renewal of %s: no serial for key %d", line.Renews.Name(), i+1)
+		}
+		return strconv.ParseUint(line.Renews.Serials[i], 16, 64)
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s/%d", line.ID(), i+1))
+	return binary.BigEndian.Uint64(sum[:8]), nil
+}
+
+// SaveOrder upserts the customer and stores the order line with its keys,
+// or, for a renewal, the renewal linked to the original line.
 func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []order.Key) error {
+	if line.Renews != nil {
+		return a.saveRenewal(ctx, line, keys)
+	}
 	c := line.Customer
 	row := &store.OrderRow{
 		Provider:     line.Provider,
@@ -101,12 +121,42 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 	for i, k := range keys {
 		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
 	}
-	customer := &store.Customer{
+	return a.Store.SaveOrder(ctx, customer(c), row, rows)
+}
+
+func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []order.Key) error {
+	o := line.Renews
+	row := &store.RenewalRow{
+		Provider:    line.Provider,
+		PurchaseID:  line.PurchaseID,
+		RunningNo:   line.RunningNo,
+		Kind:        o.Kind,
+		ExpiresAt:   optionalDate(line.ExpiryDate()),
+		Maintenance: optionalDate(line.MaintenanceDate()),
+		OrderDate:   line.OrderDate,
+		Fields:      nonNil(line.Fields),
+		Args:        nonNil(line.Args),
+		Warnings:    append([]string{}, line.Warnings...),
+		WorkflowID:  activity.GetInfo(ctx).WorkflowExecution.ID,
+		EmailStatus: "pending",
+	}
+	if !line.Email.Send || line.Customer.Email == "" {
+		row.EmailStatus = "skipped"
+	}
+	rows := make([]store.RenewalKey, len(keys))
+	for i, k := range keys {
+		rows[i] = store.RenewalKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
+	}
+	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
+	return a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows)
+}
+
+func customer(c order.Customer) *store.Customer {
+	return &store.Customer{
 		Email: c.Email, Name: c.Name, Company: c.Company,
 		Street: c.Street, City: c.City, Zip: c.Zip, State: c.State,
 		Country: c.Country, ISOCode: c.ISOCode, Phone: c.Phone,
 	}
-	return a.Store.SaveOrder(ctx, customer, row, rows)
 }
 
 func optionalDate(t time.Time) *time.Time {
@@ -150,6 +200,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, e
 		LicenseModel:           l.Model,
 		Expires:                l.ExpiryDate(),
 		MaintenanceRenewalDate: l.MaintenanceDate(),
+		Renewal:                l.Renews != nil,
 		FullName:               l.Customer.Name,
 		Email:                  req.To,
 		Company:                l.Customer.Company,

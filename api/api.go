@@ -38,6 +38,7 @@ const (
 	methodGetActivationKey = "getactivationkey"
 	methodWithExpiryDate   = "getactivationkeywithexpirydate"
 	methodWebHook          = "qlmwebhookhandler"
+	methodRenewMaintenance = "renewmaintenanceplan"
 )
 
 // NewHandler returns all routes. Paths are matched without regard to case,
@@ -48,9 +49,9 @@ func NewHandler(d Deps) http.Handler {
 	r := mux.NewRouter()
 	auth := newAuthenticator(d.Config)
 	methods := []string{http.MethodGet, http.MethodPost}
-	r.MatcherFunc(qlmMethod(methodGetActivationKey)).Methods(methods...).Handler(keyGenerator(d, auth, false))
-	r.MatcherFunc(qlmMethod(methodWithExpiryDate)).Methods(methods...).Handler(keyGenerator(d, auth, false))
-	r.MatcherFunc(qlmMethod(methodWebHook)).Methods(methods...).Handler(keyGenerator(d, auth, true))
+	for _, method := range []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance} {
+		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
+	}
 	r.Handle("/healthz", health(d)).Methods(http.MethodGet)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		plainError(w, http.StatusNotFound, "no such endpoint")

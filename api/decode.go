@@ -21,10 +21,10 @@ const maxKeys = 1000
 // product mapping, decodes arguments and fields, and checks the line
 // against the configured product, so that nothing the workflow could refuse
 // reaches it. A refusal says why, in a line fit for the storefront.
-func decodeLine(d Deps, auth *authenticator, r *http.Request, webhook bool) (order.Line, *refusal) {
+func decodeLine(d Deps, auth *authenticator, r *http.Request, method string) (order.Line, *refusal) {
 	call, err := shareit.ReadCall(r)
 	if err != nil {
-		return order.Line{}, badRequest(err)
+		return order.Line{}, refuse(d, err)
 	}
 	p, ok := d.Config.Provider(call.Arg("is_vendor"))
 	if !ok {
@@ -33,7 +33,7 @@ func decodeLine(d Deps, auth *authenticator, r *http.Request, webhook bool) (ord
 	if refused := auth.authenticate(r.Context(), r, p, call); refused != nil {
 		return order.Line{}, refused
 	}
-	if webhook {
+	if method == methodWebHook {
 		productID, _ := call.Field("PRODUCT_ID")
 		productID = strings.TrimSpace(productID)
 		mapping, ok := p.Products[productID]
@@ -49,20 +49,35 @@ func decodeLine(d Deps, auth *authenticator, r *http.Request, webhook bool) (ord
 	}
 	req, err := call.Decode(shareit.Options{UTF8: p.UTF8(), DateLayout: p.DateLayout()})
 	if err != nil {
-		return order.Line{}, badRequest(err)
+		return order.Line{}, refuse(d, err)
 	}
-	line, err := newLine(d, p, req, time.Now().UTC())
+	received := time.Now().UTC()
+	var line order.Line
+	switch {
+	case method == methodRenewMaintenance:
+		line, err = renewMaintenance(r.Context(), d, p, req, received)
+	case req.Purchase.Renewal():
+		if line, err = newLine(d, p, req, received); err == nil {
+			line, err = renewSubscription(r.Context(), d, p, req, line, received)
+		}
+	default:
+		line, err = newLine(d, p, req, received)
+	}
 	if err != nil {
-		return order.Line{}, badRequest(err)
+		return order.Line{}, refuse(d, err)
 	}
 	return line, nil
 }
 
-func badRequest(err error) *refusal {
+// refuse answers a line that cannot be keyed: with its reason when the
+// call is at fault, else (the database failing a renewal's look-up) with a
+// 503 the storefront retries.
+func refuse(d Deps, err error) *refusal {
 	if bad, ok := err.(*shareit.BadRequestError); ok {
 		return &refusal{status: bad.Status, reason: bad.Reason()}
 	}
-	return &refusal{status: http.StatusBadRequest, reason: err.Error()}
+	d.Log.Error("Decode order line", "error", err)
+	return &refusal{status: http.StatusServiceUnavailable, reason: "key service temporarily unavailable; try again"}
 }
 
 // lineError is a refusal of the line in the storefront's terms.
@@ -130,14 +145,10 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 		Model:         license.ModelName(model, binding),
 		Expires:       a.ExpDate,
 		ExpiresInDays: a.ExpDuration,
-		Customer: order.Customer{
-			Email: o.Email, Name: o.FullName(), Company: o.Company,
-			Street: o.Street, City: o.City, Zip: o.Zip, State: o.State,
-			Country: o.Country, ISOCode: o.ISOCode, Phone: o.Phone,
-		},
-		Email:  order.Email{Send: a.SendMail, Template: prod.EmailTemplate},
-		Fields: o.Fields,
-		Args:   a.Raw,
+		Customer:      customerOf(o),
+		Email:         order.Email{Send: a.SendMail, Template: prod.EmailTemplate},
+		Fields:        o.Fields,
+		Args:          a.Raw,
 	}
 	if a.ProductName != "" {
 		line.Product.Name = a.ProductName // QLM's mapping names the product for the email

@@ -24,12 +24,11 @@ import (
 // the workflow can answer without it.
 const storedLookupTimeout = 500 * time.Millisecond
 
-// keyGenerator answers the storefront's call with the order line's key(s),
-// one per line. webhook is the MyCommerce style, whose URL names no product:
-// the product comes from the provider's PRODUCT_ID mapping.
-func keyGenerator(d Deps, auth *authenticator, webhook bool) http.Handler {
+// keyGenerator answers the storefront's call to one of QLM's methods with
+// the order line's key(s), one per line.
+func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		line, refused := decodeLine(d, auth, r, webhook)
+		line, refused := decodeLine(d, auth, r, method)
 		if refused != nil {
 			if refused.retryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(refused.retryAfter.Seconds())))
@@ -69,9 +68,12 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 		d.Log.Warn("Look up stored order", "order", line.ID(), "error", err)
 	}
 
-	id := workflows.IssueLicenseID(line.Provider, line.PurchaseID, line.RunningNo)
+	workflowType, id, orderLine := workflows.LineWorkflow(line)
 	summary := fmt.Sprintf("%s order %s line %s: %s %d.%d", line.Provider, line.PurchaseID, line.RunningNo,
 		line.Product.Name, line.Product.Major, line.Product.Minor)
+	if o := line.Renews; o != nil {
+		summary = fmt.Sprintf("%s renewal of order %s line %s by order %s line %s", o.Kind, o.PurchaseID, o.RunningNo, line.PurchaseID, line.RunningNo)
+	}
 	if n := len(line.Warnings); n > 0 {
 		summary += fmt.Sprintf(" (%d warnings)", n)
 	}
@@ -82,10 +84,11 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 		// A line whose run failed (a bug, a bad signing key) is keyed anew
 		// once the cause is fixed; a completed one answers with its keys.
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		TypedSearchAttributes: temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet(workflows.EmailPending)),
-		StaticSummary:         summary,
-		StaticDetails:         strings.Join(line.Warnings, "\n"),
-	}, workflows.IssueLicense, line)
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.EmailStatus.ValueSet(workflows.EmailPending), workflows.OrderLine.ValueSet(orderLine)),
+		StaticSummary: summary,
+		StaticDetails: strings.Join(line.Warnings, "\n"),
+	}, workflowType, line)
 	handle, err := d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
@@ -107,13 +110,23 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
+	var keys []string
+	if line.Renews != nil {
+		row, err := d.Store.FindRenewalLine(ctx, line.Provider, line.PurchaseID, line.RunningNo)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range row.Keys {
+			keys = append(keys, k.Key)
+		}
+		return keys, nil
+	}
 	row, err := d.Store.FindOrderLine(ctx, line.Provider, line.PurchaseID, line.RunningNo)
 	if err != nil {
 		return nil, err
 	}
-	keys := make([]string, len(row.Keys))
-	for i, k := range row.Keys {
-		keys[i] = k.Key
+	for _, k := range row.Keys {
+		keys = append(keys, k.Key)
 	}
 	return keys, nil
 }

@@ -1,7 +1,7 @@
 #!/bin/sh
 # One-shot (the temporal-namespace service, temporalio/admin-tools image):
-# creates keysmith's namespace and its EmailStatus search attribute when they
-# are missing. Safe to run again. The temporal CLI reads TEMPORAL_ADDRESS.
+# creates keysmith's namespace and its search attributes when they are
+# missing. Safe to run again. The temporal CLI reads TEMPORAL_ADDRESS.
 #
 # Retention: Temporal deletes a closed workflow that long after it closes.
 # keysmith keeps every order and key in Postgres and answers a repeated
@@ -9,7 +9,9 @@
 # can show an order's history.
 #
 # EmailStatus (Keyword) lets support find orders whose email is parked:
-# EmailStatus = "failed". The worker also registers it at start-up.
+# EmailStatus = "failed". OrderLine (Keyword) gathers an order line's
+# workflows (its keys, then every renewal): OrderLine = "shareit:123456-1".
+# The worker also registers both at start-up.
 set -eu
 ns="${TEMPORAL_NAMESPACE:-default}"
 retention="${TEMPORAL_NAMESPACE_RETENTION:-720h}"
@@ -43,9 +45,11 @@ until attrs=$(temporal operator search-attribute list --namespace "$ns" 2>&1); d
 	sleep 2
 done
 
-if printf '%s\n' "$attrs" | grep -qw EmailStatus; then
-	echo "temporal-namespace: search attribute EmailStatus exists"
-else
-	temporal operator search-attribute create --namespace "$ns" --name EmailStatus --type Keyword
-	echo "temporal-namespace: created search attribute EmailStatus (Keyword)"
-fi
+for name in EmailStatus OrderLine; do
+	if printf '%s\n' "$attrs" | grep -qw "$name"; then
+		echo "temporal-namespace: search attribute $name exists"
+	else
+		temporal operator search-attribute create --namespace "$ns" --name "$name" --type Keyword
+		echo "temporal-namespace: created search attribute $name (Keyword)"
+	fi
+done

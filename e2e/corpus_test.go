@@ -13,6 +13,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -32,16 +33,19 @@ type corpusCall struct {
 }
 
 type corpusWant struct {
-	Status      int               `yaml:"status"`
-	Keys        int               `yaml:"keys"`
-	Claims      map[string]string `yaml:"claims"`
-	Reason      string            `yaml:"reason"`
-	Warnings    []string          `yaml:"warnings"`
-	Customer    map[string]string `yaml:"customer"`
-	Fields      map[string]string `yaml:"fields"`
-	SameKeyAs   *int              `yaml:"same_key_as"`
-	ProductName string            `yaml:"product_name"`
-	EmailTo     string            `yaml:"email_to"`
+	Status    int               `yaml:"status"`
+	Keys      int               `yaml:"keys"`
+	Claims    map[string]string `yaml:"claims"`
+	Reason    string            `yaml:"reason"`
+	Warnings  []string          `yaml:"warnings"`
+	Customer  map[string]string `yaml:"customer"`
+	Fields    map[string]string `yaml:"fields"`
+	SameKeyAs *int              `yaml:"same_key_as"`
+	// Renews is the call of the case whose line this one renews: its keys
+	// keep that call's serials and issue day.
+	Renews      *int   `yaml:"renews"`
+	ProductName string `yaml:"product_name"`
+	EmailTo     string `yaml:"email_to"`
 }
 
 func loadCorpus(t *testing.T) []corpusCase {
@@ -66,17 +70,25 @@ func TestCompatibilityCorpus(t *testing.T) {
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
 	for _, tc := range loadCorpus(t) {
 		t.Run(tc.Name, func(t *testing.T) {
-			var answers []string
+			var answers, targets, bodies []string
 			for i, c := range tc.Calls {
 				method := c.Method
 				if method == "" {
 					method = http.MethodPost
 				}
-				body := fill(c.Body)
+				// {key:N} is call N's first key, as a rebilling call sends it.
+				withKeys := func(text string) string {
+					for n, a := range answers {
+						text = strings.ReplaceAll(text, "{key:"+strconv.Itoa(n)+"}", url.QueryEscape(strings.Split(a, "\n")[0]))
+					}
+					return fill(text)
+				}
+				target, body := withKeys(c.URL), withKeys(c.Body)
+				targets, bodies = append(targets, target), append(bodies, body)
 				if method == http.MethodGet {
 					body = ""
 				}
-				status, answer := s.do(method, fill(c.URL), body, nil)
+				status, answer := s.do(method, target, body, nil)
 				answers = append(answers, answer)
 				if status != c.Want.Status {
 					t.Fatalf("call %d: status %d %q, want %d", i, status, answer, c.Want.Status)
@@ -90,7 +102,14 @@ func TestCompatibilityCorpus(t *testing.T) {
 				if c.Want.SameKeyAs != nil && answer != answers[*c.Want.SameKeyAs] {
 					t.Errorf("call %d: key %q, want call %d's %q", i, answer, *c.Want.SameKeyAs, answers[*c.Want.SameKeyAs])
 				}
-				s.checkCorpusCall(t, i, fill(c.URL), fill(c.Body), answer, c.Want)
+				var original *order.Original
+				if n := c.Want.Renews; n != nil {
+					provider, purchase, running := lineOf(t, targets[*n], bodies[*n])
+					original = &order.Original{Provider: provider, PurchaseID: purchase, RunningNo: running}
+					checkSerials(t, i, s.ring, answer, answers[*n])
+				}
+				c.Want.EmailTo = fill(c.Want.EmailTo)
+				s.checkCorpusCall(t, i, target, body, answer, original, c.Want)
 			}
 		})
 	}
@@ -110,7 +129,7 @@ func TestCompatibilityCorpus(t *testing.T) {
 
 // checkCorpusCall checks one keyed call: the keys' claims, then, once its
 // workflow is done, the stored order line, customer and email.
-func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string, want corpusWant) {
+func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string, original *order.Original, want corpusWant) {
 	t.Helper()
 	keys := strings.Split(answer, "\n")
 	if want.Keys != 0 && len(keys) != want.Keys {
@@ -125,14 +144,12 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 	}
 
 	provider, purchase, running := lineOf(t, target, body)
-	res := s.waitWorkflow(workflows.IssueLicenseID(provider, purchase, running))
+	_, id, _ := workflows.LineWorkflow(order.Line{Provider: provider, PurchaseID: purchase, RunningNo: running, Renews: original})
+	res := s.waitWorkflow(id)
 	if strings.Join(res.Keys, "\n") != answer {
 		t.Errorf("call %d: workflow keys %q, answer %q", i, res.Keys, answer)
 	}
-	row, err := s.app.Store.FindOrderLine(context.Background(), provider, purchase, running)
-	if err != nil {
-		t.Fatalf("call %d: stored line: %v", i, err)
-	}
+	row := s.storedLine(t, i, provider, purchase, running, original != nil)
 	for _, w := range want.Warnings {
 		if w == "none" {
 			if len(row.Warnings) != 0 {
@@ -178,6 +195,52 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 		}
 		if !found {
 			t.Errorf("call %d: no email with the key to %s", i, want.EmailTo)
+		}
+	}
+}
+
+// stored is what the corpus checks of a stored order line or renewal.
+type stored struct {
+	Warnings    []string
+	Fields      map[string]string
+	ProductName string
+	CustomerID  *int64
+}
+
+func (s *stack) storedLine(t *testing.T, i int, provider, purchase, running string, renewal bool) stored {
+	t.Helper()
+	ctx := context.Background()
+	if renewal {
+		r, err := s.app.Store.FindRenewalLine(ctx, provider, purchase, running)
+		if err != nil {
+			t.Fatalf("call %d: stored renewal: %v", i, err)
+		}
+		return stored{Warnings: r.Warnings, Fields: r.Fields, CustomerID: r.CustomerID}
+	}
+	o, err := s.app.Store.FindOrderLine(ctx, provider, purchase, running)
+	if err != nil {
+		t.Fatalf("call %d: stored line: %v", i, err)
+	}
+	return stored{Warnings: o.Warnings, Fields: o.Fields, ProductName: o.ProductName, CustomerID: o.CustomerID}
+}
+
+// checkSerials: a renewal's keys re-sign the original's, serial for serial,
+// with the original issue day.
+func checkSerials(t *testing.T, i int, ring license.Keyring, renewed, original string) {
+	t.Helper()
+	r, o := strings.Split(renewed, "\n"), strings.Split(original, "\n")
+	if len(r) != len(o) {
+		t.Fatalf("call %d: %d renewed keys for %d original ones", i, len(r), len(o))
+	}
+	for k := range r {
+		rc, err1 := ring.Verify(r[k])
+		oc, err2 := ring.Verify(o[k])
+		if err1 != nil || err2 != nil || rc.Serial != oc.Serial || !rc.Issued.Equal(oc.Issued) {
+			t.Errorf("call %d: renewed key %d: serial %x issued %v, original serial %x issued %v (%v %v)",
+				i, k, rc.Serial, rc.Issued, oc.Serial, oc.Issued, err1, err2)
+		}
+		if r[k] == o[k] {
+			t.Errorf("call %d: renewed key %d is the original key", i, k)
 		}
 	}
 }
@@ -237,4 +300,3 @@ func lineOf(t *testing.T, target, body string) (provider, purchase, running stri
 	}
 	return provider, strings.TrimSpace(fields["PURCHASE_ID"]), running
 }
-

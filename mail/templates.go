@@ -43,9 +43,12 @@ type Data struct {
 	// MaintenanceRenewalDate is the end of the maintenance plan (QLM's
 	// name); zero: no plan.
 	MaintenanceRenewalDate time.Time
-	FullName               string
-	Email                  string
-	Company                string
+	// Renewal is true when the keys renew a subscription or maintenance
+	// plan bought earlier.
+	Renewal  bool
+	FullName string
+	Email    string
+	Company  string
 }
 
 // ActivationKey is every key, one per line (a single key for most orders).

@@ -33,8 +33,16 @@ type Line struct {
 	Expires       time.Time
 	ExpiresInDays int
 	// MaintenanceInDays is the length of the maintenance plan from the
-	// order date; 0 means no plan.
+	// order date; 0 means no plan. Maintenance, when set, is its end day
+	// instead.
 	MaintenanceInDays int
+	Maintenance       time.Time
+
+	// Renews is set when the line renews keys sold earlier (a
+	// subscription's rebilling or a maintenance plan's renewal): the keys
+	// are the original ones, re-signed with their serials and issue day and
+	// the later Expires and Maintenance.
+	Renews *Original
 
 	Customer Customer
 	Email    Email
@@ -47,6 +55,24 @@ type Line struct {
 	// was read: stored with the order and shown in its history.
 	Warnings []string
 }
+
+// Original is the order line a renewal extends.
+type Original struct {
+	Provider, PurchaseID, RunningNo string
+	OrderDate                       time.Time // the keys' issue day
+	Serials                         []string  // the keys' serials, hex, in order
+	// Kind is what is renewed: RenewSubscription or RenewMaintenance.
+	Kind string
+}
+
+// What a renewal extends.
+const (
+	RenewSubscription = "subscription"
+	RenewMaintenance  = "maintenance"
+)
+
+// Name is the original line's name (see Name).
+func (o Original) Name() string { return Name(o.Provider, o.PurchaseID, o.RunningNo) }
 
 // Product is the configured product version the keys are for.
 type Product struct {
@@ -110,8 +136,14 @@ func Keys(ks []Key) []string {
 	return out
 }
 
-// IssueDate is the day the keys are issued: the order date, in UTC.
-func (l Line) IssueDate() time.Time { return day(l.OrderDate) }
+// IssueDate is the day the keys are issued: the order date, in UTC, or
+// the original order's for a renewal.
+func (l Line) IssueDate() time.Time {
+	if l.Renews != nil {
+		return day(l.Renews.OrderDate)
+	}
+	return day(l.OrderDate)
+}
 
 // ExpiryDate is the day the keys expire, or zero for never. A time of day
 // rounds up: a key never expires earlier than asked. Given both a date and
@@ -120,10 +152,7 @@ func (l Line) IssueDate() time.Time { return day(l.OrderDate) }
 func (l Line) ExpiryDate() time.Time {
 	var byDate, byDays time.Time
 	if !l.Expires.IsZero() {
-		byDate = day(l.Expires)
-		if byDate.Before(l.Expires) {
-			byDate = byDate.AddDate(0, 0, 1)
-		}
+		byDate = roundUp(l.Expires)
 	}
 	if l.ExpiresInDays > 0 {
 		byDays = l.IssueDate().AddDate(0, 0, l.ExpiresInDays)
@@ -139,10 +168,22 @@ func (l Line) ExpiryDate() time.Time {
 
 // MaintenanceDate is the day the maintenance plan ends, or zero for none.
 func (l Line) MaintenanceDate() time.Time {
+	if !l.Maintenance.IsZero() {
+		return roundUp(l.Maintenance)
+	}
 	if l.MaintenanceInDays > 0 {
 		return l.IssueDate().AddDate(0, 0, l.MaintenanceInDays)
 	}
 	return time.Time{}
+}
+
+// roundUp is the day of t, or the next one when t is past midnight.
+func roundUp(t time.Time) time.Time {
+	d := day(t)
+	if d.Before(t) {
+		d = d.AddDate(0, 0, 1)
+	}
+	return d
 }
 
 func day(t time.Time) time.Time {

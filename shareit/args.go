@@ -151,10 +151,11 @@ func (c *Call) parseArgs(dateLayout string) (Args, error) {
 	}
 
 	if s := get("is_licensemodel"); s != "" {
-		if _, _, err := license.ParseModel(s); err != nil {
+		m, b, err := license.ParseModel(s)
+		if err != nil {
 			return Args{}, badRequest("is_licensemodel", "%s is not one of QLM's license models (permanent, trial, subscription, each also _floating or _cloud)", quote(s))
 		}
-		a.LicenseModel = strings.ToLower(s)
+		a.LicenseModel = license.ModelName(m, b)
 	}
 	if a.Floating, err = parseBool("is_floating", get("is_floating"), false); err != nil {
 		return Args{}, err
@@ -328,9 +329,9 @@ func (c *Call) checkText(field, v string) string {
 // shareit_<PRODUCT_ID> server property: "&is_productid=1&is_majorversion=1
 // ..."). Arguments in the call win over the mapping.
 func (c *Call) WithMapping(mapping url.Values) {
-	for name, values := range mapping {
-		name = strings.ToLower(name)
-		if _, ok := c.args[name]; !ok && isArg(name) && len(values) > 0 {
+	for _, raw := range slices.Sorted(maps.Keys(mapping)) {
+		name, values := strings.ToLower(raw), mapping[raw]
+		if _, ok := c.args[name]; !ok && isArg(name) && !secretArgs[name] && len(values) > 0 {
 			c.args[name] = c.checkText(name, values[0])
 		}
 	}

@@ -101,16 +101,25 @@ func ReadCall(r *http.Request) (*Call, error) {
 			c.fields[p.name] = append(c.fields[p.name], p.value)
 		}
 	}
+	// Matched without regard to case, as the known fields are read.
 	inBody := map[string]bool{}
 	for _, p := range body {
 		if isArg(p.name) {
 			continue
 		}
-		if !inBody[p.name] {
-			inBody[p.name] = true
-			c.fields[p.name] = nil
+		if upper := strings.ToUpper(p.name); !inBody[upper] {
+			inBody[upper] = true
+			for name := range c.fields {
+				if strings.EqualFold(name, p.name) {
+					delete(c.fields, name)
+				}
+			}
 		}
-		c.fields[p.name] = append(c.fields[p.name], p.value)
+	}
+	for _, p := range body {
+		if !isArg(p.name) {
+			c.fields[p.name] = append(c.fields[p.name], p.value)
+		}
 	}
 	return c, nil
 }
@@ -156,6 +165,8 @@ func (r Request) AffiliateID() string {
 // product, version, feature string, count, model or date; no PURCHASE_ID);
 // everything else is read as well as it can be, with a warning.
 func (c *Call) Decode(opt Options) (Request, error) {
+	saved := c.warnings
+	defer func() { c.warnings = saved }() // so that decoding again warns the same
 	args, err := c.parseArgs(opt.DateLayout)
 	if err != nil {
 		return Request{}, err

@@ -164,13 +164,9 @@ func (c *Call) purchase(utf8Default bool) (Purchase, error) {
 	p.StartDate = c.orderDate("START_DATE", get("START_DATE"), "ignored")
 	p.ExpiryDate = c.orderDate("EXPIRY_DATE", get("EXPIRY_DATE"), "ignored")
 	if s := get("QUANTITY"); s != "" {
-		n, err := parseInt("QUANTITY", s)
-		switch {
-		case err != nil:
+		if n, err := count("QUANTITY", s, 1); err != nil {
 			p.Quantity, p.QuantityProblem = 0, err.Error()
-		case n < 1:
-			p.Quantity, p.QuantityProblem = 0, sprintf("QUANTITY: %d is less than 1", n)
-		default:
+		} else {
 			p.Quantity = n
 		}
 	}

@@ -99,7 +99,7 @@ type Customer struct {
 
 // OrderRow is one stored order line with everything the storefront sent.
 type OrderRow struct {
-	bun.BaseModel `bun:"table:orders"`
+	bun.BaseModel `bun:"table:orders,alias:o"`
 
 	ID           int64             `bun:"id,pk,autoincrement"`
 	Provider     string            `bun:"provider"`
@@ -158,26 +158,10 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // order line again changes nothing: the first save wins.
 func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *OrderRow, keys []LicenseKey) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if c != nil && c.Email != "" {
-			// Only non-empty fields replace what a previous order stored.
-			_, err := tx.NewInsert().Model(c).
-				On("CONFLICT (lower(email)) DO UPDATE").
-				Set("name = COALESCE(NULLIF(EXCLUDED.name, ''), customer.name)").
-				Set("company = COALESCE(NULLIF(EXCLUDED.company, ''), customer.company)").
-				Set("street = COALESCE(NULLIF(EXCLUDED.street, ''), customer.street)").
-				Set("city = COALESCE(NULLIF(EXCLUDED.city, ''), customer.city)").
-				Set("zip = COALESCE(NULLIF(EXCLUDED.zip, ''), customer.zip)").
-				Set("state = COALESCE(NULLIF(EXCLUDED.state, ''), customer.state)").
-				Set("country = COALESCE(NULLIF(EXCLUDED.country, ''), customer.country)").
-				Set("iso_code = COALESCE(NULLIF(EXCLUDED.iso_code, ''), customer.iso_code)").
-				Set("phone = COALESCE(NULLIF(EXCLUDED.phone, ''), customer.phone)").
-				Set("updated_at = now()").
-				Returning("id").
-				Exec(ctx)
-			if err != nil {
-				return fmt.Errorf("upsert customer: %w", err)
-			}
-			o.CustomerID = &c.ID
+		if id, err := upsertCustomer(ctx, tx, c); err != nil {
+			return err
+		} else if id != 0 {
+			o.CustomerID = &id
 		}
 		res, err := tx.NewInsert().Model(o).
 			On("CONFLICT (provider, purchase_id, running_no) DO NOTHING").
@@ -201,6 +185,33 @@ func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *OrderRow, keys []
 	})
 }
 
+// upsertCustomer inserts the customer or updates the one with the same
+// email (any case), and returns its id; 0 when there is no email address.
+func upsertCustomer(ctx context.Context, tx bun.Tx, c *Customer) (int64, error) {
+	if c == nil || c.Email == "" {
+		return 0, nil
+	}
+	// Only non-empty fields replace what a previous order stored.
+	_, err := tx.NewInsert().Model(c).
+		On("CONFLICT (lower(email)) DO UPDATE").
+		Set("name = COALESCE(NULLIF(EXCLUDED.name, ''), customer.name)").
+		Set("company = COALESCE(NULLIF(EXCLUDED.company, ''), customer.company)").
+		Set("street = COALESCE(NULLIF(EXCLUDED.street, ''), customer.street)").
+		Set("city = COALESCE(NULLIF(EXCLUDED.city, ''), customer.city)").
+		Set("zip = COALESCE(NULLIF(EXCLUDED.zip, ''), customer.zip)").
+		Set("state = COALESCE(NULLIF(EXCLUDED.state, ''), customer.state)").
+		Set("country = COALESCE(NULLIF(EXCLUDED.country, ''), customer.country)").
+		Set("iso_code = COALESCE(NULLIF(EXCLUDED.iso_code, ''), customer.iso_code)").
+		Set("phone = COALESCE(NULLIF(EXCLUDED.phone, ''), customer.phone)").
+		Set("updated_at = now()").
+		Returning("id").
+		Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("upsert customer: %w", err)
+	}
+	return c.ID, nil
+}
+
 // FindOrderLine returns a stored order line with its keys in issue order.
 func (s *Store) FindOrderLine(ctx context.Context, provider, purchaseID, runningNo string) (*OrderRow, error) {
 	o := new(OrderRow)
@@ -217,16 +228,23 @@ func (s *Store) FindOrderLine(ctx context.Context, provider, purchaseID, running
 	return o, nil
 }
 
-// SetEmailStatus records what became of the buyer's email.
+// SetEmailStatus records what became of the buyer's email, on the order
+// line or the renewal stored under that line.
 func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runningNo, status, emailID string) error {
-	q := s.db.NewUpdate().Model((*OrderRow)(nil)).
-		Set("email_status = ?", status).
-		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo)
-	if emailID != "" {
-		q = q.Set("email_id = ?", emailID).Set("emailed_at = now()")
-	}
-	if _, err := q.Exec(ctx); err != nil {
-		return fmt.Errorf("set email status: %w", err)
+	for _, model := range []any{(*OrderRow)(nil), (*RenewalRow)(nil)} {
+		q := s.db.NewUpdate().Model(model).
+			Set("email_status = ?", status).
+			Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo)
+		if emailID != "" {
+			q = q.Set("email_id = ?", emailID).Set("emailed_at = now()")
+		}
+		res, err := q.Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("set email status: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			return nil
+		}
 	}
 	return nil
 }

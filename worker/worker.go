@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/keysmith/keysmith/activities"
 	"github.com/keysmith/keysmith/workflows"
@@ -19,6 +20,9 @@ import (
 func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
 	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
 	w.RegisterWorkflow(workflows.IssueLicense)
+	// A renewal is the same workflow under its own name, so that the UI
+	// and history say what it is.
+	w.RegisterWorkflowWithOptions(workflows.IssueLicense, workflow.RegisterOptions{Name: workflows.RenewLicense})
 	w.RegisterActivity(acts)
 	return w
 }
@@ -33,16 +37,21 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	if err != nil {
 		return fmt.Errorf("list search attributes: %w", err)
 	}
-	name := workflows.EmailStatus.GetName()
-	if _, ok := have.GetCustomAttributes()[name]; ok {
+	missing := map[string]enums.IndexedValueType{}
+	for _, name := range []string{workflows.EmailStatus.GetName(), workflows.OrderLine.GetName()} {
+		if _, ok := have.GetCustomAttributes()[name]; !ok {
+			missing[name] = enums.INDEXED_VALUE_TYPE_KEYWORD
+		}
+	}
+	if len(missing) == 0 {
 		return nil
 	}
 	_, err = ops.AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
 		Namespace:        namespace,
-		SearchAttributes: map[string]enums.IndexedValueType{name: enums.INDEXED_VALUE_TYPE_KEYWORD},
+		SearchAttributes: missing,
 	})
 	if err != nil {
-		return fmt.Errorf("add search attribute %s: %w", name, err)
+		return fmt.Errorf("add search attributes: %w", err)
 	}
 	return nil
 }

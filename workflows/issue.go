@@ -25,6 +25,14 @@ const (
 	RetryEmailUpdate = "retry-email"
 )
 
+// RenewLicense is the name IssueLicense runs under for a renewal.
+const RenewLicense = "RenewLicense"
+
+// OrderLine is the search attribute that gathers an order line's
+// workflows, its keys and every renewal: OrderLine = "shareit:123456-1"
+// (order.Name of the line first sold; no personal data).
+var OrderLine = temporal.NewSearchAttributeKeyKeyword("OrderLine")
+
 // EmailStatus is the search attribute that lets support staff find orders
 // whose email is parked: EmailStatus = "failed".
 var EmailStatus = temporal.NewSearchAttributeKeyKeyword("EmailStatus")
@@ -44,6 +52,17 @@ const (
 // with the first call's keys. The API answers from Postgres after that.
 func IssueLicenseID(provider, purchaseID, runningNo string) string {
 	return "IssueLicense:" + order.Name(provider, purchaseID, runningNo)
+}
+
+// LineWorkflow returns the workflow type, ID and OrderLine of a line's
+// keys: IssueLicense:<line>, or for a renewal RenewLicense:<original
+// line>/<renewal line>, so that a renewal sorts and reads with the line it
+// extends. The same string is the issue-key update's ID.
+func LineWorkflow(line order.Line) (workflowType, id, orderLine string) {
+	if o := line.Renews; o != nil {
+		return RenewLicense, RenewLicense + ":" + o.Name() + "/" + line.ID(), o.Name()
+	}
+	return "IssueLicense", IssueLicenseID(line.Provider, line.PurchaseID, line.RunningNo), line.ID()
 }
 
 // KeyGenerationFailed is the error type of an IssueLicense run whose keys

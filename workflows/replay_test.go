@@ -5,21 +5,29 @@ import (
 	"testing"
 
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/keysmith/keysmith/workflows"
 )
 
-// TestReplay replays histories recorded from real runs (make history): a
-// change to IssueLicense that would break running workflows fails here.
+// TestReplay replays histories recorded from real runs: the current ones
+// (make history) and, in dated folders, those of earlier releases, so that
+// a change to IssueLicense that would break running workflows fails here.
 func TestReplay(t *testing.T) {
-	files, err := filepath.Glob("testdata/*.json")
-	if err != nil || len(files) == 0 {
+	current, err := filepath.Glob("testdata/*.json")
+	if err != nil || len(current) == 0 {
 		t.Fatalf("no histories in testdata: %v", err)
 	}
+	older, err := filepath.Glob("testdata/*/*.json")
+	if err != nil || len(older) == 0 {
+		t.Fatalf("no earlier releases' histories in testdata: %v", err)
+	}
+	files := append(current, older...)
 	for _, f := range files {
-		t.Run(filepath.Base(f), func(t *testing.T) {
+		t.Run(f, func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.IssueLicense)
+			r.RegisterWorkflowWithOptions(workflows.IssueLicense, workflow.RegisterOptions{Name: workflows.RenewLicense})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatal(err)
 			}

@@ -62,7 +62,7 @@ func Start(ctx context.Context, o Options) (*testsuite.DevServer, error) {
 		EnableUI:         o.UIPort != "",
 		UIPort:           o.UIPort,
 		LogLevel:         "warn",
-		SearchAttributes: temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet("")),
+		SearchAttributes: temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet(""), workflows.OrderLine.ValueSet("")),
 		ExtraArgs:        args,
 		Stdout:           out,
 		Stderr:           out,

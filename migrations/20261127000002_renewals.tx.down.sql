@@ -1,0 +1,3 @@
+DROP TABLE renewal_keys;
+--bun:split
+DROP TABLE renewals;
