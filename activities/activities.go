@@ -112,10 +112,7 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		Args:         nonNil(line.Args),
 		Warnings:     append([]string{}, line.Warnings...),
 		WorkflowID:   activity.GetInfo(ctx).WorkflowExecution.ID,
-		EmailStatus:  "pending",
-	}
-	if !line.Email.Send || c.Email == "" {
-		row.EmailStatus = "skipped" // as the workflow decides
+		EmailStatus:  firstEmailStatus(line),
 	}
 	rows := make([]store.LicenseKey, len(keys))
 	for i, k := range keys {
@@ -138,10 +135,7 @@ func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []or
 		Args:        nonNil(line.Args),
 		Warnings:    append([]string{}, line.Warnings...),
 		WorkflowID:  activity.GetInfo(ctx).WorkflowExecution.ID,
-		EmailStatus: "pending",
-	}
-	if !line.Email.Send || line.Customer.Email == "" {
-		row.EmailStatus = "skipped"
+		EmailStatus: firstEmailStatus(line),
 	}
 	rows := make([]store.RenewalKey, len(keys))
 	for i, k := range keys {
@@ -149,6 +143,15 @@ func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []or
 	}
 	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
 	return a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows)
+}
+
+// firstEmailStatus is the email's state when the line is saved, as the
+// workflow decides it: skipped when nothing is to be sent.
+func firstEmailStatus(line order.Line) string {
+	if !line.Email.Send || line.Customer.Email == "" {
+		return "skipped"
+	}
+	return "pending"
 }
 
 func customer(c order.Customer) *store.Customer {

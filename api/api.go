@@ -46,7 +46,9 @@ const (
 // vendor moving from QLM keeps its virtual directory
 // (/qlmLicenseServer/qlmservice.asmx/...) and changes only the host.
 func NewHandler(d Deps) http.Handler {
-	r := mux.NewRouter()
+	// SkipClean: mux would redirect an unclean path (a/../b, //) with its
+	// query, is_pwd included, and the storefront's POST would become a GET.
+	r := mux.NewRouter().SkipClean(true)
 	auth := newAuthenticator(d.Config)
 	methods := []string{http.MethodGet, http.MethodPost}
 	for _, method := range []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance} {

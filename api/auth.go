@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/sync/semaphore"
+	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
 	"github.com/keysmith/keysmith/config"
@@ -44,13 +45,21 @@ type authenticator struct {
 	// verified remembers, by SHA-256, credentials that passed bcrypt, so
 	// that bcrypt does not sit in front of every order (memory only).
 	verified sync.Map
+	flights  singleflight.Group
 
 	mu       sync.Mutex
-	failures map[netip.Addr]*rate.Limiter
+	failures map[netip.Addr]*allowance
+}
+
+// allowance is one address's wrong credentials: what it may still spend,
+// and how many of its checks are running (each may spend one).
+type allowance struct {
+	lim      *rate.Limiter
+	checking int
 }
 
 func newAuthenticator(cfg *config.Config) *authenticator {
-	return &authenticator{cfg: cfg, slots: semaphore.NewWeighted(bcryptSlots), failures: map[netip.Addr]*rate.Limiter{}}
+	return &authenticator{cfg: cfg, slots: semaphore.NewWeighted(bcryptSlots), failures: map[netip.Addr]*allowance{}}
 }
 
 // refusal is an answer that refuses a call.
@@ -107,9 +116,28 @@ func (a *authenticator) check(ctx context.Context, addr netip.Addr, provider str
 	if _, ok := a.verified.Load(sum); ok {
 		return userOK, nil
 	}
-	lim := a.limiter(addr)
-	if lim.Tokens() < 1 {
-		return false, &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: retryAfter(lim)}
+	// Identical credentials checked at once (the storefront's first burst
+	// of calls) share one bcrypt run and count once against the address.
+	v, _, _ := a.flights.Do(string(sum[:])+addr.String(), func() (any, error) {
+		ok, refused := a.bcryptCheck(ctx, addr, c, userOK)
+		if ok {
+			a.verified.Store(sum, true)
+		}
+		return flight{ok, refused}, nil
+	})
+	f := v.(flight)
+	return f.ok, f.refused
+}
+
+type flight struct {
+	ok      bool
+	refused *refusal
+}
+
+// bcryptCheck runs bcrypt for c, while addr has failures left.
+func (a *authenticator) bcryptCheck(ctx context.Context, addr netip.Addr, c credential, userOK bool) (bool, *refusal) {
+	if wait, ok := a.begin(addr); !ok {
+		return false, &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
 	}
 	// bcrypt runs whether or not the user matches, so that the time taken
 	// does not tell a caller that it guessed the user.
@@ -121,37 +149,57 @@ func (a *authenticator) check(ctx context.Context, addr netip.Addr, provider str
 		ok = bcrypt.CompareHashAndPassword([]byte(c.hash), []byte(c.password)) == nil && userOK
 		a.slots.Release(1)
 	}
-	if !ok {
-		lim.Allow() // spend one of the address's failures
-		return false, nil
+	a.end(addr, ok)
+	return ok, nil
+}
+
+// begin starts a check from addr when the address has a failure left for
+// it, counting the checks under way, so that parallel guesses cannot all
+// pass before any is counted. Otherwise it says how long to wait.
+func (a *authenticator) begin(addr netip.Addr) (time.Duration, bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	al := a.allowanceLocked(addr)
+	if left := al.lim.Tokens() - float64(al.checking); left < 1 {
+		wait := time.Duration(math.Ceil((1-left)*failureEvery.Seconds())) * time.Second
+		return max(wait, time.Second), false
 	}
-	a.verified.Store(sum, true)
-	return true, nil
+	al.checking++
+	return 0, true
+}
+
+// end finishes a check from addr, spending one failure when it failed.
+func (a *authenticator) end(addr netip.Addr, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	al := a.allowanceLocked(addr)
+	al.checking--
+	if !ok {
+		al.lim.Allow()
+	}
 }
 
 // limiter is addr's allowance of wrong credentials.
 func (a *authenticator) limiter(addr netip.Addr) *rate.Limiter {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if lim, ok := a.failures[addr]; ok {
-		return lim
+	return a.allowanceLocked(addr).lim
+}
+
+func (a *authenticator) allowanceLocked(addr netip.Addr) *allowance {
+	if al, ok := a.failures[addr]; ok {
+		return al
 	}
 	if len(a.failures) >= maxTrackedAddrs {
-		for k, lim := range a.failures {
-			if lim.Tokens() >= failureBurst {
+		for k, al := range a.failures {
+			if al.checking == 0 && al.lim.Tokens() >= failureBurst {
 				delete(a.failures, k)
 			}
 		}
 	}
-	lim := rate.NewLimiter(rate.Every(failureEvery), failureBurst)
-	a.failures[addr] = lim
-	return lim
-}
-
-// retryAfter is how long until lim allows one more failure.
-func retryAfter(lim *rate.Limiter) time.Duration {
-	missing := 1 - lim.Tokens()
-	return time.Duration(math.Ceil(missing*failureEvery.Seconds())) * time.Second
+	al := &allowance{lim: rate.NewLimiter(rate.Every(failureEvery), failureBurst)}
+	a.failures[addr] = al
+	return al
 }
 
 // clientAddr is the caller's IP address. X-Forwarded-For counts only when

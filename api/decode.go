@@ -114,7 +114,7 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 	switch {
 	case keyCount > maxKeys:
 		return order.Line{}, lineError("quantity", "%d keys (one per license) is more than %d in one call; use one key for all licenses", keyCount, maxKeys)
-	case qty > shareit.MaxSeats/perKey || seats > shareit.MaxSeats || seats < 1:
+	case a.MultipleActivationsKey && qty > shareit.MaxSeats/perKey, seats > shareit.MaxSeats, seats < 1:
 		return order.Line{}, lineError("quantity", "more than %d seats in one key", shareit.MaxSeats)
 	}
 

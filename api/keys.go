@@ -77,7 +77,7 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 	if n := len(line.Warnings); n > 0 {
 		summary += fmt.Sprintf(" (%d warnings)", n)
 	}
-	start := d.Temporal.NewWithStartWorkflowOperation(client.StartWorkflowOptions{
+	options := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                d.TaskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
@@ -88,21 +88,55 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 			workflows.EmailStatus.ValueSet(workflows.EmailPending), workflows.OrderLine.ValueSet(orderLine)),
 		StaticSummary: summary,
 		StaticDetails: strings.Join(line.Warnings, "\n"),
-	}, workflowType, line)
+	}
+	asked := time.Now()
+	keys, err := updateWithStart(ctx, d, options, workflowType, line, id)
+	if err == nil {
+		return keys, nil
+	}
+	// The server answers an update ID from the run that saw it, even a
+	// failed one, and refuses an unseen one on a completed run. So a run
+	// that failed before this call (its cause may be fixed since) is
+	// replaced under an update ID derived from the failed run, and a run
+	// that completed under such an ID answers with its result.
+	latest, derr := d.Temporal.DescribeWorkflow(ctx, id, "")
+	if derr != nil {
+		return nil, err
+	}
+	info := latest.RawResponse.GetWorkflowExecutionInfo()
+	switch info.GetStatus() {
+	case enums.WORKFLOW_EXECUTION_STATUS_FAILED:
+		var app *temporal.ApplicationError
+		if errors.As(err, &app) && app.Type() == workflows.KeyGenerationFailed && info.GetCloseTime().AsTime().Before(asked) {
+			return updateWithStart(ctx, d, options, workflowType, line, id+"/after/"+info.GetExecution().GetRunId())
+		}
+	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		var res workflows.Result
+		if rerr := d.Temporal.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, &res); rerr == nil && len(res.Keys) > 0 {
+			return res.Keys, nil
+		}
+	}
+	return nil, err
+}
+
+// updateWithStart starts or joins the line's workflow and waits for its
+// issue-key update.
+func updateWithStart(ctx context.Context, d Deps, options client.StartWorkflowOptions, workflowType string, line order.Line, updateID string) ([]string, error) {
+	start := d.Temporal.NewWithStartWorkflowOperation(options, workflowType, line)
 	handle, err := d.Temporal.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateID:     id,
+			UpdateID:     updateID,
 			UpdateName:   workflows.IssueKeyUpdate,
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("update-with-start %s: %w", id, err)
+		return nil, fmt.Errorf("update-with-start %s: %w", updateID, err)
 	}
 	var keys []string
 	if err := handle.Get(ctx, &keys); err != nil {
-		return nil, fmt.Errorf("issue-key update %s: %w", id, err)
+		return nil, fmt.Errorf("issue-key update %s: %w", updateID, err)
 	}
 	return keys, nil
 }
@@ -110,25 +144,7 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
-	var keys []string
-	if line.Renews != nil {
-		row, err := d.Store.FindRenewalLine(ctx, line.Provider, line.PurchaseID, line.RunningNo)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range row.Keys {
-			keys = append(keys, k.Key)
-		}
-		return keys, nil
-	}
-	row, err := d.Store.FindOrderLine(ctx, line.Provider, line.PurchaseID, line.RunningNo)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range row.Keys {
-		keys = append(keys, k.Key)
-	}
-	return keys, nil
+	return d.Store.LineKeys(ctx, line.Provider, line.PurchaseID, line.RunningNo)
 }
 
 // issueFailure turns a failure to get keys into a status and a plain reason

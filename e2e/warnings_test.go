@@ -1,16 +1,15 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 
 	"go.temporal.io/sdk/converter"
 
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -20,7 +19,7 @@ import (
 // history, in its summary and details in the UI, and in the log.
 func TestWarningsInHistory(t *testing.T) {
 	s := newStack(t)
-	logs := &lockedBuffer{}
+	logs := &testenv.LogBuffer{}
 	s.app.Log = slog.New(slog.NewTextHandler(logs, nil))
 	s.restartAPI()
 
@@ -97,21 +96,4 @@ func (s *stack) startInput(id string) order.Line {
 		s.t.Fatal(err)
 	}
 	return line
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -253,14 +253,6 @@ func parseUint32(field, s string) (uint32, error) {
 	return uint32(n), nil
 }
 
-func parseInt(field, s string) (int, error) {
-	n, err := strconv.Atoi(s)
-	if err != nil {
-		return 0, badRequest(field, "%s is not a whole number", quote(s))
-	}
-	return n, nil
-}
-
 // count reads a count of licenses, seats or days: a whole number from min
 // to MaxSeats; "" is 0 (not given).
 func count(field, s string, min int) (int, error) {

@@ -46,10 +46,11 @@ const (
 )
 
 // IssueLicenseID is the workflow ID of an order line. Update-With-Start uses
-// it with conflict policy USE_EXISTING and reuse policy REJECT_DUPLICATE and
-// the same string as update ID: a repeat call, while the workflow runs or
-// after it closed (until the namespace retention deletes it), is answered
-// with the first call's keys. The API answers from Postgres after that.
+// it with conflict policy USE_EXISTING and reuse policy
+// ALLOW_DUPLICATE_FAILED_ONLY and the same string as update ID: a repeat
+// call, while the workflow runs or after it completed (until the namespace
+// retention deletes it), is answered with the first call's keys; a failed
+// run is replaced. The API answers from Postgres after that.
 func IssueLicenseID(provider, purchaseID, runningNo string) string {
 	return "IssueLicense:" + order.Name(provider, purchaseID, runningNo)
 }

@@ -98,7 +98,7 @@ func demoConfig(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	doc := fmt.Sprintf(`# Written by keysmith dev: a demo provider and product. See keysmith.example.yaml.
+	doc := fmt.Sprintf(`# Written by keysmith dev: a demo provider and product. See deploy/keysmith.yaml.
 providers:
   - name: shareit
     user: shareit
