@@ -46,6 +46,7 @@ type corpusWant struct {
 	Renews      *int   `yaml:"renews"`
 	ProductName string `yaml:"product_name"`
 	EmailTo     string `yaml:"email_to"`
+	EmailStatus string `yaml:"email_status"`
 }
 
 func loadCorpus(t *testing.T) []corpusCase {
@@ -170,6 +171,9 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 			t.Errorf("call %d: field %s = %q, want %q", i, k, row.Fields[k], v)
 		}
 	}
+	if want.EmailStatus != "" && row.EmailStatus != want.EmailStatus {
+		t.Errorf("call %d: email status %q, want %q", i, row.EmailStatus, want.EmailStatus)
+	}
 	if want.ProductName != "" && row.ProductName != want.ProductName {
 		t.Errorf("call %d: product name %q, want %q", i, row.ProductName, want.ProductName)
 	}
@@ -201,6 +205,7 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 
 // stored is what the corpus checks of a stored order line or renewal.
 type stored struct {
+	EmailStatus string
 	Warnings    []string
 	Fields      map[string]string
 	ProductName string
@@ -215,13 +220,13 @@ func (s *stack) storedLine(t *testing.T, i int, provider, purchase, running stri
 		if err != nil {
 			t.Fatalf("call %d: stored renewal: %v", i, err)
 		}
-		return stored{Warnings: r.Warnings, Fields: r.Fields, CustomerID: r.CustomerID}
+		return stored{EmailStatus: r.EmailStatus, Warnings: r.Warnings, Fields: r.Fields, CustomerID: r.CustomerID}
 	}
 	o, err := s.app.Store.FindOrderLine(ctx, provider, purchase, running)
 	if err != nil {
 		t.Fatalf("call %d: stored line: %v", i, err)
 	}
-	return stored{Warnings: o.Warnings, Fields: o.Fields, ProductName: o.ProductName, CustomerID: o.CustomerID}
+	return stored{EmailStatus: o.EmailStatus, Warnings: o.Warnings, Fields: o.Fields, ProductName: o.ProductName, CustomerID: o.CustomerID}
 }
 
 // checkSerials: a renewal's keys re-sign the original's, serial for serial,

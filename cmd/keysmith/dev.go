@@ -103,6 +103,7 @@ providers:
   - name: shareit
     user: shareit
     password_hash: %q
+    encoding: utf-8
     products:
       "300000001": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
 products:
