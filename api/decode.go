@@ -168,9 +168,6 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 			warn("is_emailtemplate: no template %q (template_names maps QLM's names); the product's %q is used", a.EmailTemplate, prod.EmailTemplate)
 		}
 	}
-	if !a.SendMail {
-		line.Email.Send = false
-	}
 	if err := checkDates(line, received); err != nil {
 		return order.Line{}, err
 	}
