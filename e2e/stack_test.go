@@ -24,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/internal/testenv"
@@ -34,7 +35,12 @@ import (
 
 const password = testenv.Password
 
-var temporalServer *testsuite.DevServer
+var (
+	temporalServer *testsuite.DevServer
+	// temporalDB is the dev server's SQLite file, read by the test that
+	// looks for buyers' data in Temporal's database.
+	temporalDB string
+)
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -42,7 +48,14 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	ctx := context.Background()
-	srv, err := devserver.Start(ctx, devserver.Options{})
+	dir, err := os.MkdirTemp("", "keysmith-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	temporalDB = filepath.Join(dir, "temporal.db")
+	srv, err := devserver.Start(ctx, devserver.Options{DBFile: temporalDB})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "start temporal dev server:", err)
 		return 1
@@ -91,7 +104,13 @@ func newStack(t *testing.T) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.Dial(client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}})
+	cdc, err := codec.New(testenv.CodecKeys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}}
+	cdc.Apply(&opts)
+	c, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,8 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"go.temporal.io/sdk/converter"
-
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/workflows"
@@ -92,7 +91,11 @@ func (s *stack) startInput(id string) order.Line {
 	}
 	var line order.Line
 	in := ev.GetWorkflowExecutionStartedEventAttributes().GetInput()
-	if err := converter.GetDefaultDataConverter().FromPayloads(in, &line); err != nil {
+	cdc, err := codec.New(testenv.CodecKeys)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if err := cdc.DataConverter().FromPayloads(in, &line); err != nil {
 		s.t.Fatal(err)
 	}
 	return line

@@ -7,6 +7,8 @@ import (
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/keysmith/keysmith/codec"
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -25,7 +27,17 @@ func TestReplay(t *testing.T) {
 	files := append(current, older...)
 	for _, f := range files {
 		t.Run(f, func(t *testing.T) {
-			r := worker.NewWorkflowReplayer()
+			// Recorded encrypted, with the tests' codec key; older ones in clear.
+			cdc, err := codec.New(testenv.CodecKeys)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := worker.NewWorkflowReplayerWithOptions(worker.WorkflowReplayerOptions{
+				DataConverter: cdc.DataConverter(), FailureConverter: cdc.FailureConverter(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
 			r.RegisterWorkflow(workflows.IssueLicense)
 			r.RegisterWorkflowWithOptions(workflows.IssueLicense, workflow.RegisterOptions{Name: workflows.RenewLicense})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {

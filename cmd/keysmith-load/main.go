@@ -37,6 +37,7 @@ import (
 	sdkworker "go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/devserver"
@@ -49,6 +50,7 @@ func main() {
 	n := flag.Int("n", 300, "orders per run")
 	conc := flag.String("c", "1,8", "concurrencies, comma-separated")
 	inMemory := flag.Bool("in-memory", false, "run Temporal in memory instead of file-backed as make run does")
+	noCodec := flag.Bool("no-codec", false, "leave payloads in clear, to measure what the codec costs")
 	flag.Parse()
 	var cs []int
 	for _, s := range strings.Split(*conc, ",") {
@@ -59,7 +61,7 @@ func main() {
 		}
 		cs = append(cs, c)
 	}
-	if err := run(context.Background(), *n, cs, *inMemory, os.Stdout); err != nil {
+	if err := run(context.Background(), *n, cs, *inMemory, !*noCodec, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "keysmith-load:", err)
 		os.Exit(1)
 	}
@@ -71,7 +73,7 @@ const password = "load-test-password"
 // on: $KEYSMITH_LOAD_DATABASE_URL or the local server.
 var serverURL = cmp.Or(os.Getenv("KEYSMITH_LOAD_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 
-func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.Writer) error {
+func run(ctx context.Context, n int, concurrencies []int, inMemory, encrypt bool, out io.Writer) error {
 	tmp, err := os.MkdirTemp("", "keysmith-load")
 	if err != nil {
 		return err
@@ -105,7 +107,7 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.
 		return err
 	}
 
-	a, err := newApp(srv.FrontendHostPort(), db, tmp)
+	a, err := newApp(srv.FrontendHostPort(), db, tmp, encrypt)
 	if err != nil {
 		return err
 	}
@@ -142,7 +144,9 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.
 	}
 
 	store := a.Store
-	fmt.Fprintf(out, "keysmith-load: n=%d per run, Temporal %s, %d cores\n\n", n, map[bool]string{true: "in memory", false: "file-backed (WAL)"}[inMemory], runtime.NumCPU())
+	fmt.Fprintf(out, "keysmith-load: n=%d per run, Temporal %s, payloads %s, %d cores\n\n", n,
+		map[bool]string{true: "in memory", false: "file-backed (WAL)"}[inMemory],
+		map[bool]string{true: "encrypted (AES-256-GCM codec)", false: "in clear"}[encrypt], runtime.NumCPU())
 	fmt.Fprintf(out, "| run | c | orders/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|---|\n")
 	for round, c := range concurrencies {
 		prefix := fmt.Sprintf("r%d-", round)
@@ -165,7 +169,7 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory bool, out io.
 
 // newApp configures keysmith for the run: one provider and product, a new
 // signing key, mail to an outbox folder.
-func newApp(hostPort string, db *bun.DB, dir string) (*app.App, error) {
+func newApp(hostPort string, db *bun.DB, dir string, encrypt bool) (*app.App, error) {
 	hash, err := config.HashPassword(password)
 	if err != nil {
 		return nil, err
@@ -191,7 +195,19 @@ mail: {from: "Load <load@vendor.example>"}
 	if err := license.WriteKeyPair(keys, k); err != nil {
 		return nil, err
 	}
-	c, err := client.Dial(client.Options{HostPort: hostPort, Logger: quiet{}})
+	opts := client.Options{HostPort: hostPort, Logger: quiet{}}
+	if encrypt {
+		key := make([]byte, codec.KeySize)
+		if _, err := rand.Read(key); err != nil {
+			return nil, err
+		}
+		cdc, err := codec.New(map[uint32][]byte{1: key})
+		if err != nil {
+			return nil, err
+		}
+		cdc.Apply(&opts)
+	}
+	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, err
 	}

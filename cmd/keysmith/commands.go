@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/license"
@@ -87,6 +88,37 @@ func runKeygen(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s/signing-%d.pem (secret: the worker signs with it) and %s/public-%d.pem (ship it in your app)\n", *dir, *id, *dir, *id)
+	return nil
+}
+
+// runCodec serves the payload codec to the Temporal UI and CLI.
+func runCodec(ctx context.Context) error {
+	e, err := app.LoadEnv()
+	if err != nil {
+		return err
+	}
+	if e.CodecToken == "" {
+		return errors.New("codec: set KEYSMITH_CODEC_TOKEN (callers send it as Authorization: Bearer <token>)")
+	}
+	c, err := e.Codec()
+	if err != nil {
+		return err
+	}
+	return app.CodecServer(ctx, e, c, e.Logger())
+}
+
+func runCodecKey(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("codec-key", flag.ContinueOnError)
+	dir := fs.String("dir", ".data/codec", "directory for codec-<id>.key")
+	id := fs.Uint("id", 1, "key id; rotate by adding a key with a higher id and keeping the old ones")
+	if err := fs.Parse(args); err != nil || *id == 0 || *id > 1<<32-1 {
+		return errUsage
+	}
+	path, err := codec.WriteKey(*dir, uint32(*id))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %s (secret: every client, worker and the codec server need it)\n", path)
 	return nil
 }
 

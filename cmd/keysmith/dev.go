@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/devserver"
@@ -40,6 +41,10 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 	if err := demoSigningKey(e.KeysDir); err != nil {
 		return err
 	}
+	cdc, err := demoCodec(&e)
+	if err != nil {
+		return err
+	}
 	if err := store.CreateDatabase(ctx, e.DatabaseURL); err != nil {
 		return err
 	}
@@ -56,7 +61,9 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 			HostPort: "127.0.0.1:7233",
 			DBFile:   filepath.Join(dataDir, "temporal.db"),
 			UIPort:   "8233",
-			Log:      srvLog,
+			// The UI decodes payloads through keysmith's codec server.
+			UICodecEndpoint: codecURL(e.CodecListen),
+			Log:             srvLog,
 		})
 		if err != nil {
 			return fmt.Errorf("temporal dev server (log in %s): %w", srvLog.Name(), err)
@@ -77,7 +84,13 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.RunWorker(ctx) })
 	g.Go(func() error { return a.Serve(ctx) })
+	g.Go(func() error { return app.CodecServer(ctx, e, cdc, log) })
 	printDemo(stdout, e.Listen, password)
+	fmt.Fprintf(stdout, `Payloads are encrypted in Temporal's database; the UI decodes them through the codec
+server at %[1]s. The CLI too:
+  bin/temporal workflow show -w <workflow id> --codec-endpoint %[1]s --codec-auth "Bearer $(cat %[2]s/codec-token)"
+
+`, codecURL(e.CodecListen), dataDir)
 	return g.Wait()
 }
 
@@ -127,6 +140,44 @@ mail:
 		return "", err
 	}
 	return password, os.WriteFile(pwFile, []byte(password+"\n"), 0o600)
+}
+
+// codecURL is the codec server's address for the browser and the CLI.
+func codecURL(listen string) string {
+	_, port, _ := strings.Cut(listen, ":")
+	return "http://localhost:" + port
+}
+
+// demoCodec makes the payload codec's key and the codec server's token
+// under .data unless they exist, and has the codec server listen on
+// loopback for the UI of the dev server (trusted by its origin).
+func demoCodec(e *app.Env) (*codec.Codec, error) {
+	if e.CodecKeys == "" {
+		if _, err := codec.LoadDir(e.CodecKeysDir); err != nil {
+			if _, err := codec.WriteKey(e.CodecKeysDir, 1); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if e.CodecToken == "" {
+		tokenFile := filepath.Join(dataDir, "codec-token")
+		b, err := os.ReadFile(tokenFile)
+		if err != nil {
+			b = []byte(rand.Text())
+			if err := os.WriteFile(tokenFile, b, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		e.CodecToken = strings.TrimSpace(string(b))
+	}
+	if _, ok := os.LookupEnv("KEYSMITH_CODEC_LISTEN"); !ok {
+		e.CodecListen = "127.0.0.1:8081"
+	}
+	if len(e.CodecOrigins) == 0 {
+		e.CodecOrigins = []string{"http://localhost:8233", "http://127.0.0.1:8233"}
+		e.CodecTrustOrigins = true // the dev server's UI, on loopback
+	}
+	return e.Codec()
 }
 
 func demoSigningKey(dir string) error {

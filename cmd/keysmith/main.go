@@ -20,8 +20,10 @@ commands:
                  demo configuration, worker and API (what make run does)
   serve          run the HTTP API (production)
   worker         run the Temporal worker (production)
+  codec          serve the payload codec to the Temporal UI and CLI (production)
   migrate        apply database migrations
   keygen         create a signing key pair:  keysmith keygen -dir DIR -id N
+  codec-key      create a payload codec key:  keysmith codec-key -dir DIR -id N
   verify         verify a license key offline:  keysmith verify [-keys DIR] KEY
   hash-password  read a password on stdin, print its bcrypt hash for keysmith.yaml
 
@@ -55,6 +57,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return runServe(ctx)
 	case "worker":
 		return runWorker(ctx)
+	case "codec":
+		return runCodec(ctx)
+	case "codec-key":
+		return runCodecKey(args, stdout)
 	case "migrate":
 		return runMigrate(ctx, stdout)
 	case "keygen":

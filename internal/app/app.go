@@ -19,6 +19,7 @@ import (
 
 	"github.com/keysmith/keysmith/activities"
 	"github.com/keysmith/keysmith/api"
+	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/mail"
@@ -42,6 +43,32 @@ type Env struct {
 	Outbox        string `env:"KEYSMITH_OUTBOX" envDefault:".data/outbox"`
 	LogLevel      string `env:"KEYSMITH_LOG_LEVEL" envDefault:"info"`
 	TaskQueue     string `env:"KEYSMITH_TASK_QUEUE" envDefault:"keysmith"`
+
+	// The payload codec's keys: KEYSMITH_CODEC_KEYS ("1:<base64>,...")
+	// or the codec-<id>.key files in KEYSMITH_CODEC_KEYS_DIR.
+	CodecKeys    string `env:"KEYSMITH_CODEC_KEYS"`
+	CodecKeysDir string `env:"KEYSMITH_CODEC_KEYS_DIR" envDefault:".data/codec"`
+	// The codec server (keysmith codec) for the Temporal UI and CLI.
+	CodecListen  string   `env:"KEYSMITH_CODEC_LISTEN" envDefault:":8081"`
+	CodecToken   string   `env:"KEYSMITH_CODEC_TOKEN"`
+	CodecOrigins []string `env:"KEYSMITH_CODEC_ORIGINS" envSeparator:","`
+	// CodecTrustOrigins lets the UI at CodecOrigins in without the token.
+	CodecTrustOrigins bool `env:"KEYSMITH_CODEC_TRUST_ORIGINS"`
+}
+
+// Codec is the payload codec from the keys the environment names.
+func (e Env) Codec() (*codec.Codec, error) {
+	var keys map[uint32][]byte
+	var err error
+	if e.CodecKeys != "" {
+		keys, err = codec.ParseKeys(e.CodecKeys)
+	} else {
+		keys, err = codec.LoadDir(e.CodecKeysDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return codec.New(keys)
 }
 
 // LoadEnv reads Env.
@@ -72,6 +99,20 @@ type App struct {
 	Templates *mail.Templates
 }
 
+// CodecServer serves the payload codec to the Temporal UI and CLI until
+// ctx ends.
+func CodecServer(ctx context.Context, e Env, c *codec.Codec, log *slog.Logger) error {
+	srv := &http.Server{
+		Addr: e.CodecListen,
+		Handler: c.Handler(codec.ServerOptions{
+			Token: e.CodecToken, Origins: e.CodecOrigins, TrustOrigins: e.CodecTrustOrigins,
+		}),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	log.Info("Codec server listening", "addr", e.CodecListen, "key_id", c.KeyID())
+	return serveUntil(ctx, srv)
+}
+
 // Open reads the configuration and connects to Postgres and Temporal:
 // temporalAddress, or where Temporal's environment variables say when it
 // is empty.
@@ -80,11 +121,15 @@ func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	cdc, err := e.Codec()
+	if err != nil {
+		return nil, err
+	}
 	db, err := store.Open(e.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	c, namespace, err := DialTemporal(ctx, e.Logger(), temporalAddress)
+	c, namespace, err := DialTemporal(ctx, e.Logger(), temporalAddress, cdc)
 	if err != nil {
 		db.Close()
 		return nil, err
@@ -124,8 +169,8 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 
 // DialTemporal connects with the options from Temporal's environment
 // variables (default: localhost:7233, namespace "default"); a non-empty
-// address replaces TEMPORAL_ADDRESS.
-func DialTemporal(ctx context.Context, logger *slog.Logger, address string) (client.Client, string, error) {
+// address replaces TEMPORAL_ADDRESS. Every payload goes through the codec.
+func DialTemporal(ctx context.Context, logger *slog.Logger, address string, cdc *codec.Codec) (client.Client, string, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, "", fmt.Errorf("temporal client options: %w", err)
@@ -137,6 +182,7 @@ func DialTemporal(ctx context.Context, logger *slog.Logger, address string) (cli
 		opts.Namespace = client.DefaultNamespace
 	}
 	opts.Logger = log.NewStructuredLogger(logger)
+	cdc.Apply(&opts)
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to temporal at %s: %w", opts.HostPort, err)
@@ -176,12 +222,17 @@ func (a *App) Serve(ctx context.Context) error {
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      a.Env.KeyTimeout + 10*time.Second,
 	}
+	a.Log.Info("API listening", "addr", a.Env.Listen)
+	return serveUntil(ctx, srv)
+}
+
+// serveUntil runs srv until ctx ends, then drains it.
+func serveUntil(ctx context.Context, srv *http.Server) error {
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	a.Log.Info("API listening", "addr", a.Env.Listen)
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		return fmt.Errorf("serve %s: %w", srv.Addr, err)
 	case <-ctx.Done():
 	}
 	shutdown, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)

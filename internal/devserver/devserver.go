@@ -35,7 +35,9 @@ type Options struct {
 	HostPort string
 	DBFile   string
 	UIPort   string
-	Log      io.Writer // server output; nil discards it
+	// UICodecEndpoint is the codec server the UI decodes payloads through.
+	UICodecEndpoint string
+	Log             io.Writer // server output; nil discards it
 }
 
 // Start starts the server and waits until it answers. Stop it with Stop.
@@ -50,6 +52,9 @@ func Start(ctx context.Context, o Options) (*testsuite.DevServer, error) {
 	args := append([]string{}, tuning...)
 	if o.DBFile != "" {
 		args = append(args, sqliteTuning...)
+	}
+	if o.UICodecEndpoint != "" {
+		args = append(args, "--ui-codec-endpoint", o.UICodecEndpoint)
 	}
 	out := o.Log
 	if out == nil {

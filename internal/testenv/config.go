@@ -72,3 +72,7 @@ func Config() (*config.Config, error) {
 	}
 	return config.Parse(fmt.Appendf(nil, configYAML, hash))
 }
+
+// CodecKeys is the payload codec key of the tests and of the histories they
+// record for the replay test: a test key, public by design.
+var CodecKeys = map[uint32][]byte{1: []byte("keysmith-test-codec-key-32-bytes")}
