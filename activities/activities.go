@@ -19,6 +19,7 @@ import (
 	kmail "github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/telemetry"
 )
 
 // EmailAttempts bounds the retries of a transient mail failure (about an
@@ -34,6 +35,8 @@ type Activities struct {
 	Templates *kmail.Templates
 	From      string
 	ReplyTo   string
+	// Metrics counts emails; nil counts nothing.
+	Metrics *telemetry.Metrics
 }
 
 // GenerateKeys signs the order line's keys. The result depends only on the
@@ -223,6 +226,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, e
 	if err != nil {
 		return "", a.mailFailure(ctx, l, err)
 	}
+	a.Metrics.Email("sent")
 	if err := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "sent", id); err != nil {
 		// The mail is out; the idempotency key makes the retry send nothing.
 		return "", err
@@ -240,6 +244,11 @@ func (a *Activities) mailFailure(ctx context.Context, l order.Line, err error) e
 	info := activity.GetInfo(ctx)
 	last := me.Permanent || (info.RetryPolicy != nil && info.RetryPolicy.MaximumAttempts > 0 &&
 		info.Attempt >= info.RetryPolicy.MaximumAttempts)
+	if last {
+		a.Metrics.Email("parked")
+	} else {
+		a.Metrics.Email("failed")
+	}
 	if last {
 		if serr := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "failed", ""); serr != nil {
 			activity.GetLogger(ctx).Warn("Record email failure", "error", serr)

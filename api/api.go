@@ -15,6 +15,7 @@ import (
 
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/telemetry"
 )
 
 // Deps is what the API needs.
@@ -30,6 +31,10 @@ type Deps struct {
 	// is not published, so keep it well below ten seconds.
 	KeyTimeout time.Duration
 	Log        *slog.Logger
+	// Metrics records requests and keyed lines; nil records nothing.
+	Metrics *telemetry.Metrics
+	// MetricsHandler serves /metrics; nil: no such route.
+	MetricsHandler http.Handler
 }
 
 // QLM's HTTP methods that keysmith serves, as the last path element after
@@ -41,6 +46,8 @@ const (
 	methodRenewMaintenance = "renewmaintenanceplan"
 )
 
+var qlmMethods = []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance}
+
 // NewHandler returns all routes. Paths are matched without regard to case,
 // as IIS, where QLM runs, does, and QLM's methods under any path prefix: a
 // vendor moving from QLM keeps its virtual directory
@@ -51,17 +58,21 @@ func NewHandler(d Deps) http.Handler {
 	r := mux.NewRouter().SkipClean(true)
 	auth := newAuthenticator(d.Config)
 	methods := []string{http.MethodGet, http.MethodPost}
-	for _, method := range []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance} {
+	for _, method := range qlmMethods {
 		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
 	}
-	r.Handle("/healthz", health(d)).Methods(http.MethodGet)
+	r.Handle("/healthz", healthz()).Methods(http.MethodGet)
+	r.Handle("/readyz", Readyz(d.Store, d.Temporal, d.Log)).Methods(http.MethodGet)
+	if d.MetricsHandler != nil {
+		r.Handle("/metrics", d.MetricsHandler).Methods(http.MethodGet)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		plainError(w, http.StatusNotFound, "no such endpoint")
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		plainError(w, http.StatusMethodNotAllowed, "use GET or POST")
 	})
-	return accessLog(d.Log, lowerPath(r))
+	return accessLog(d.Log, d.Metrics, lowerPath(r))
 }
 
 // qlmMethod matches /<any prefix>/qlmservice.asmx/<method>; paths are
@@ -81,18 +92,34 @@ func lowerPath(next http.Handler) http.Handler {
 	})
 }
 
-// health answers 200 when Postgres answers; Temporal's health shows in the
-// worker and in every order.
-func health(d Deps) http.Handler {
+// healthz answers 200 while the process serves.
+func healthz() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writePlain(w, http.StatusOK, "ok")
+	})
+}
+
+// Readyz answers 200 when Postgres and Temporal both answer, else 503
+// naming the one that does not: what a load balancer or an orchestrator
+// asks before sending work.
+func Readyz(st *store.Store, c client.Client, log *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
-		if err := d.Store.Ping(ctx); err != nil {
-			d.Log.Warn("Health check", "error", err)
-			plainError(w, http.StatusServiceUnavailable, "database unavailable")
+		var down []string
+		if err := st.Ping(ctx); err != nil {
+			log.Warn("Readiness: database", "error", err)
+			down = append(down, "database")
+		}
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			log.Warn("Readiness: Temporal", "error", err)
+			down = append(down, "temporal")
+		}
+		if len(down) > 0 {
+			plainError(w, http.StatusServiceUnavailable, strings.Join(down, ", ")+" unavailable")
 			return
 		}
-		writePlain(w, http.StatusOK, "ok")
+		writePlain(w, http.StatusOK, "ready")
 	})
 }
 
@@ -119,16 +146,34 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.ResponseWriter.WriteHeader(status)
 }
 
-// accessLog logs every call without its query string: QLM-style URLs carry
-// the provider's password there.
-func accessLog(log *slog.Logger, next http.Handler) http.Handler {
+// accessLog logs every call without its query string (QLM-style URLs
+// carry the provider's password there) and records it in the metrics.
+func accessLog(log *slog.Logger, m *telemetry.Metrics, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
+		took := time.Since(start)
+		m.Request(route(r.URL.Path), sw.status, took)
 		log.Info("HTTP", "method", r.Method, "path", r.URL.Path, "status", sw.status,
-			"ms", float64(time.Since(start).Microseconds())/1000, "remote", r.RemoteAddr)
+			"ms", float64(took.Microseconds())/1000, "remote", r.RemoteAddr)
 	})
+}
+
+// route names a request for the metrics, from a bounded set: the QLM
+// method, a known path, or "other".
+func route(path string) string {
+	path = strings.ToLower(path)
+	for _, method := range qlmMethods {
+		if strings.HasSuffix(path, "/qlmservice.asmx/"+method) {
+			return method
+		}
+	}
+	switch path {
+	case "/healthz", "/readyz", "/metrics":
+		return path[1:]
+	}
+	return "other"
 }
 
 var errTimeout = errors.New("key generation is taking too long; try again")

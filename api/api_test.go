@@ -506,8 +506,9 @@ func TestFeaturesWithSemicolonHonoured(t *testing.T) {
 	requirePlain(t, call(h, http.MethodPost, getKey+"?"+q, orderForm("P400"), nil), http.StatusBadRequest, "is_features")
 }
 
-// With Postgres down, health says so, and a key request still tries
-// Temporal (which may save later) before giving up with a plain 503.
+// With Postgres down, readiness says so (liveness does not), and a key
+// request still tries Temporal (which may save later) before giving up with
+// a plain 503.
 func TestDatabaseDown(t *testing.T) {
 	f := newFixture(t)
 	db, err := store.Open("postgres://postgres@127.0.0.1:1/keysmith?sslmode=disable&connect_timeout=2")
@@ -516,7 +517,8 @@ func TestDatabaseDown(t *testing.T) {
 	f.store = store.New(db)
 	h := f.handler(nil)
 
-	requirePlain(t, call(h, http.MethodGet, "/healthz", "", nil), http.StatusServiceUnavailable, "database unavailable")
+	requirePlain(t, call(h, http.MethodGet, "/readyz", "", nil), http.StatusServiceUnavailable, "database, temporal unavailable")
+	requirePlain(t, call(h, http.MethodGet, "/healthz", "", nil), http.StatusOK, "ok")
 
 	w := call(h, http.MethodPost, getKey+"?"+qlmQuery, orderForm("P500"), nil)
 	requirePlain(t, w, http.StatusServiceUnavailable, "try again")

@@ -45,13 +45,14 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 
 		ctx, cancel := context.WithTimeout(r.Context(), d.KeyTimeout)
 		defer cancel()
-		keys, err := issue(ctx, d, line)
+		keys, stored, err := issue(ctx, d, line)
 		if err != nil {
 			status, reason := issueFailure(ctx, err)
 			d.Log.Error("Issue keys", "order", line.ID(), "status", status, "error", err)
 			plainError(w, status, reason)
 			return
 		}
+		d.Metrics.Keyed(line.Provider, line.Renews != nil, stored)
 		writePlain(w, http.StatusOK, strings.Join(keys, "\n"))
 	})
 }
@@ -59,9 +60,10 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 // issue returns the order line's keys: from Postgres when the line was
 // saved before, else from the IssueLicense workflow, started or joined with
 // Update-With-Start. The update returns as soon as the keys are signed.
-func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
+// stored says the keys came from Postgres (a repeat).
+func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored bool, err error) {
 	if keys, err := storedKeys(ctx, d, line); err == nil {
-		return keys, nil
+		return keys, true, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		// The workflow can still answer; the database may be back by the
 		// time it saves.
@@ -90,9 +92,9 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 		StaticDetails: strings.Join(line.Warnings, "\n"),
 	}
 	asked := time.Now()
-	keys, err := updateWithStart(ctx, d, options, workflowType, line, id)
+	keys, err = updateWithStart(ctx, d, options, workflowType, line, id)
 	if err == nil {
-		return keys, nil
+		return keys, false, nil
 	}
 	// The server answers an update ID from the run that saw it, even a
 	// failed one, and refuses an unseen one on a completed run. So a run
@@ -101,22 +103,23 @@ func issue(ctx context.Context, d Deps, line order.Line) ([]string, error) {
 	// that completed under such an ID answers with its result.
 	latest, derr := d.Temporal.DescribeWorkflow(ctx, id, "")
 	if derr != nil {
-		return nil, err
+		return nil, false, err
 	}
 	info := latest.RawResponse.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
 	case enums.WORKFLOW_EXECUTION_STATUS_FAILED:
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == workflows.KeyGenerationFailed && info.GetCloseTime().AsTime().Before(asked) {
-			return updateWithStart(ctx, d, options, workflowType, line, id+"/after/"+info.GetExecution().GetRunId())
+			keys, err = updateWithStart(ctx, d, options, workflowType, line, id+"/after/"+info.GetExecution().GetRunId())
+			return keys, false, err
 		}
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		var res workflows.Result
 		if rerr := d.Temporal.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, &res); rerr == nil && len(res.Keys) > 0 {
-			return res.Keys, nil
+			return res.Keys, false, nil
 		}
 	}
-	return nil, err
+	return nil, false, err
 }
 
 // updateWithStart starts or joins the line's workflow and waits for its

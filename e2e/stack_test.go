@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.temporal.io/api/history/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
@@ -30,6 +31,7 @@ import (
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/mail/resendtest"
+	"github.com/keysmith/keysmith/telemetry"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -82,6 +84,12 @@ type stack struct {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackTraced(t, nil)
+}
+
+// newStackTraced is newStack whose traces go to spans (nil: none).
+func newStackTraced(t *testing.T, spans sdktrace.SpanExporter) *stack {
+	t.Helper()
 	ctx := context.Background()
 	db, err := testenv.NewDatabase(ctx, "keysmith_e2e")
 	if err != nil {
@@ -110,6 +118,13 @@ func newStack(t *testing.T) *stack {
 	}
 	opts := client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}}
 	cdc.Apply(&opts)
+	tel, err := telemetry.New(context.Background(), telemetry.Options{SpanExporter: spans})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tel.Temporal(&opts); err != nil {
+		t.Fatal(err)
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -123,7 +138,7 @@ func newStack(t *testing.T) *stack {
 		ResendAPIKey:  rs.APIKey,
 		ResendBaseURL: rs.URL(),
 		TaskQueue:     "e2e-" + id,
-	}, cfg, db.DB, c, client.DefaultNamespace)
+	}, cfg, db.DB, c, client.DefaultNamespace, tel)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +166,7 @@ func (s *stack) restartAPI() {
 	if s.api != nil {
 		s.api.Close()
 	}
-	s.api = httptest.NewServer(s.app.Handler())
+	s.api = httptest.NewServer(s.app.Telemetry.HTTP(s.app.Handler(), "keysmith api"))
 }
 
 // recordHistory writes the workflow's history as JSON into

@@ -4,6 +4,7 @@ package worker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -15,10 +16,19 @@ import (
 	"github.com/keysmith/keysmith/workflows"
 )
 
+// Options of a worker.
+type Options struct {
+	// StopTimeout is how long Stop lets running activities finish.
+	StopTimeout time.Duration
+	// OnFatal is called when the worker stops on an error it cannot
+	// recover from (the namespace or task queue is gone).
+	OnFatal func(error)
+}
+
 // New returns a worker for a task queue (workflows.TaskQueue in
 // production); call Run or Start.
-func New(c client.Client, taskQueue string, acts *activities.Activities) sdkworker.Worker {
-	w := sdkworker.New(c, taskQueue, sdkworker.Options{})
+func New(c client.Client, taskQueue string, acts *activities.Activities, o Options) sdkworker.Worker {
+	w := sdkworker.New(c, taskQueue, sdkworker.Options{WorkerStopTimeout: o.StopTimeout, OnFatalError: o.OnFatal})
 	w.RegisterWorkflow(workflows.IssueLicense)
 	// A renewal is the same workflow under its own name, so that the UI
 	// and history say what it is.

@@ -43,6 +43,7 @@ import (
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/telemetry"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -207,6 +208,13 @@ mail: {from: "Load <load@vendor.example>"}
 		}
 		cdc.Apply(&opts)
 	}
+	tel, err := telemetry.New(context.Background(), telemetry.Options{})
+	if err != nil {
+		return nil, err
+	}
+	if err := tel.Temporal(&opts); err != nil {
+		return nil, err
+	}
 	c, err := client.Dial(opts)
 	if err != nil {
 		return nil, err
@@ -216,7 +224,7 @@ mail: {from: "Load <load@vendor.example>"}
 		KeyTimeout: 30 * time.Second,
 		Outbox:     filepath.Join(dir, "outbox"),
 		TaskQueue:  workflows.TaskQueue,
-	}, cfg, db, c, client.DefaultNamespace)
+	}, cfg, db, c, client.DefaultNamespace, tel)
 	if err != nil {
 		c.Close()
 		return nil, err

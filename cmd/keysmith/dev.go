@@ -33,6 +33,9 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 	if _, ok := os.LookupEnv("KEYSMITH_CONFIG"); !ok {
 		e.ConfigFile = filepath.Join(dataDir, "keysmith.yaml")
 	}
+	if _, ok := os.LookupEnv("KEYSMITH_METRICS_LISTEN"); !ok {
+		e.MetricsListen = "" // one process: the API serves /metrics for both
+	}
 	log := e.Logger()
 	password, err := demoConfig(e.ConfigFile)
 	if err != nil {

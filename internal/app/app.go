@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -24,6 +25,7 @@ import (
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/telemetry"
 	"github.com/keysmith/keysmith/worker"
 )
 
@@ -42,7 +44,15 @@ type Env struct {
 	ResendBaseURL string `env:"KEYSMITH_RESEND_BASE_URL"`
 	Outbox        string `env:"KEYSMITH_OUTBOX" envDefault:".data/outbox"`
 	LogLevel      string `env:"KEYSMITH_LOG_LEVEL" envDefault:"info"`
-	TaskQueue     string `env:"KEYSMITH_TASK_QUEUE" envDefault:"keysmith"`
+	// LogFormat is text or json.
+	LogFormat string `env:"KEYSMITH_LOG_FORMAT" envDefault:"text"`
+	// MetricsListen is the worker's address for /metrics, /healthz and
+	// /readyz ("" for none; the API serves them on its own port).
+	MetricsListen string `env:"KEYSMITH_METRICS_LISTEN" envDefault:":9090"`
+	// WorkerStopTimeout is how long a stopping worker lets running
+	// activities finish.
+	WorkerStopTimeout time.Duration `env:"KEYSMITH_WORKER_STOP_TIMEOUT" envDefault:"30s"`
+	TaskQueue         string        `env:"KEYSMITH_TASK_QUEUE" envDefault:"keysmith"`
 
 	// The payload codec's keys: KEYSMITH_CODEC_KEYS ("1:<base64>,...")
 	// or the codec-<id>.key files in KEYSMITH_CODEC_KEYS_DIR.
@@ -84,7 +94,11 @@ func LoadEnv() (Env, error) {
 func (e Env) Logger() *slog.Logger {
 	var level slog.Level
 	_ = level.UnmarshalText([]byte(e.LogLevel))
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	opts := &slog.HandlerOptions{Level: level}
+	if strings.EqualFold(e.LogFormat, "json") {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
 }
 
 // App is keysmith with its dependencies open.
@@ -97,6 +111,7 @@ type App struct {
 	Temporal  client.Client
 	Namespace string
 	Templates *mail.Templates
+	Telemetry *telemetry.Telemetry
 }
 
 // CodecServer serves the payload codec to the Temporal UI and CLI until
@@ -125,16 +140,20 @@ func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	tel, err := telemetry.New(ctx, telemetry.Options{})
+	if err != nil {
+		return nil, err
+	}
 	db, err := store.Open(e.DatabaseURL)
 	if err != nil {
 		return nil, err
 	}
-	c, namespace, err := DialTemporal(ctx, e.Logger(), temporalAddress, cdc)
+	c, namespace, err := DialTemporal(ctx, e.Logger(), temporalAddress, cdc, tel)
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
-	a, err := New(e, cfg, db, c, namespace)
+	a, err := New(e, cfg, db, c, namespace, tel)
 	if err != nil {
 		c.Close()
 		db.Close()
@@ -145,7 +164,7 @@ func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 
 // New assembles keysmith from a configuration and open connections, and
 // loads the email templates the configuration names.
-func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace string) (*App, error) {
+func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace string, tel *telemetry.Telemetry) (*App, error) {
 	tmpl, err := mail.LoadTemplates(cfg.Mail.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -164,13 +183,14 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 		Temporal:  c,
 		Namespace: namespace,
 		Templates: tmpl,
+		Telemetry: tel,
 	}, nil
 }
 
 // DialTemporal connects with the options from Temporal's environment
 // variables (default: localhost:7233, namespace "default"); a non-empty
 // address replaces TEMPORAL_ADDRESS. Every payload goes through the codec.
-func DialTemporal(ctx context.Context, logger *slog.Logger, address string, cdc *codec.Codec) (client.Client, string, error) {
+func DialTemporal(ctx context.Context, logger *slog.Logger, address string, cdc *codec.Codec, tel *telemetry.Telemetry) (client.Client, string, error) {
 	opts, err := envconfig.LoadDefaultClientOptions()
 	if err != nil {
 		return nil, "", fmt.Errorf("temporal client options: %w", err)
@@ -183,6 +203,9 @@ func DialTemporal(ctx context.Context, logger *slog.Logger, address string, cdc 
 	}
 	opts.Logger = log.NewStructuredLogger(logger)
 	cdc.Apply(&opts)
+	if err := tel.Temporal(&opts); err != nil {
+		return nil, "", err
+	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		return nil, "", fmt.Errorf("connect to temporal at %s: %w", opts.HostPort, err)
@@ -198,6 +221,11 @@ func (a *App) Close() {
 	if a.DB != nil {
 		a.DB.Close()
 	}
+	if a.Telemetry != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = a.Telemetry.Shutdown(ctx) // flushes the last spans
+	}
 }
 
 // Handler is the HTTP API.
@@ -210,6 +238,9 @@ func (a *App) Handler() http.Handler {
 		TaskQueue:  a.Env.TaskQueue,
 		KeyTimeout: a.Env.KeyTimeout,
 		Log:        a.Log,
+
+		Metrics:        a.Telemetry.Metrics,
+		MetricsHandler: a.Telemetry.MetricsHandler(),
 	})
 }
 
@@ -217,7 +248,7 @@ func (a *App) Handler() http.Handler {
 func (a *App) Serve(ctx context.Context) error {
 	srv := &http.Server{
 		Addr:              a.Env.Listen,
-		Handler:           a.Handler(),
+		Handler:           a.Telemetry.HTTP(a.Handler(), "keysmith api"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      a.Env.KeyTimeout + 10*time.Second,
@@ -270,6 +301,7 @@ func (a *App) Activities() (*activities.Activities, error) {
 		Templates: a.Templates,
 		From:      a.Config.Mail.From,
 		ReplyTo:   a.Config.Mail.ReplyTo,
+		Metrics:   a.Telemetry.Metrics,
 	}, nil
 }
 
@@ -283,12 +315,35 @@ func (a *App) RunWorker(ctx context.Context) error {
 		// Temporal Cloud refuses this to workers: register it there once.
 		a.Log.Warn("Search attributes", "error", err)
 	}
-	w := worker.New(a.Temporal, a.Env.TaskQueue, acts)
+	fatal := make(chan error, 1)
+	w := worker.New(a.Temporal, a.Env.TaskQueue, acts, worker.Options{
+		StopTimeout: a.Env.WorkerStopTimeout,
+		OnFatal:     func(err error) { fatal <- err },
+	})
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker: %w", err)
 	}
+	defer w.Stop() // lets running activities finish, up to WorkerStopTimeout
 	a.Log.Info("Worker started", "task_queue", a.Env.TaskQueue)
-	<-ctx.Done()
-	w.Stop()
-	return nil
+
+	ops := make(chan error, 1)
+	if a.Env.MetricsListen != "" {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", a.Telemetry.MetricsHandler())
+		mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+		mux.Handle("GET /readyz", api.Readyz(a.Store, a.Temporal, a.Log))
+		srv := &http.Server{Addr: a.Env.MetricsListen, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { ops <- serveUntil(ctx, srv) }()
+		a.Log.Info("Worker metrics listening", "addr", a.Env.MetricsListen)
+	}
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-fatal:
+		// The SDK gave up (say, the namespace is gone): exit, so that the
+		// process manager restarts the worker or someone looks.
+		return fmt.Errorf("worker: %w", err)
+	case err := <-ops:
+		return err
+	}
 }
