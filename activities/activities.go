@@ -15,6 +15,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/license"
 	kmail "github.com/keysmith/keysmith/mail"
 	"github.com/keysmith/keysmith/order"
@@ -37,6 +38,9 @@ type Activities struct {
 	ReplyTo   string
 	// Metrics counts emails; nil counts nothing.
 	Metrics *telemetry.Metrics
+	// Config names the products' features and templates for support's
+	// resend; nil: the stored product name and the default template.
+	Config *config.Config
 }
 
 // GenerateKeys signs the order line's keys. The result depends only on the

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -79,6 +80,7 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored 
 	if n := len(line.Warnings); n > 0 {
 		summary += fmt.Sprintf(" (%d warnings)", n)
 	}
+	asked := time.Now().UTC()
 	options := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                d.TaskQueue,
@@ -86,12 +88,10 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored 
 		// A line whose run failed (a bug, a bad signing key) is keyed anew
 		// once the cause is fixed; a completed one answers with its keys.
 		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		TypedSearchAttributes: temporal.NewSearchAttributes(
-			workflows.EmailStatus.ValueSet(workflows.EmailPending), workflows.OrderLine.ValueSet(orderLine)),
-		StaticSummary: summary,
-		StaticDetails: strings.Join(line.Warnings, "\n"),
+		TypedSearchAttributes: workflows.LineSearchAttributes(line, orderLine, cmp.Or(line.OrderDate, asked)),
+		StaticSummary:         summary,
+		StaticDetails:         strings.Join(line.Warnings, "\n"),
 	}
-	asked := time.Now()
 	keys, err = updateWithStart(ctx, d, options, workflowType, line, id)
 	if err == nil {
 		return keys, false, nil

@@ -10,8 +10,10 @@
 #
 # EmailStatus (Keyword) lets support find orders whose email is parked:
 # EmailStatus = "failed". OrderLine (Keyword) gathers an order line's
-# workflows (its keys, then every renewal): OrderLine = "shareit:123456-1".
-# The worker also registers both at start-up.
+# workflows (its keys, renewals, support actions): OrderLine =
+# "shareit:123456-1". Provider, Product ("1 1.0"), OrderDate (Datetime) and
+# LicenseModel are what support and auditors filter by. None is personal
+# data. The worker also registers them at start-up.
 set -eu
 ns="${TEMPORAL_NAMESPACE:-default}"
 retention="${TEMPORAL_NAMESPACE_RETENTION:-720h}"
@@ -45,11 +47,12 @@ until attrs=$(temporal operator search-attribute list --namespace "$ns" 2>&1); d
 	sleep 2
 done
 
-for name in EmailStatus OrderLine; do
+for attr in EmailStatus:Keyword OrderLine:Keyword Provider:Keyword Product:Keyword OrderDate:Datetime LicenseModel:Keyword; do
+	name="${attr%%:*}" type="${attr#*:}"
 	if printf '%s\n' "$attrs" | grep -qw "$name"; then
 		echo "temporal-namespace: search attribute $name exists"
 	else
-		temporal operator search-attribute create --namespace "$ns" --name "$name" --type Keyword
-		echo "temporal-namespace: created search attribute $name (Keyword)"
+		temporal operator search-attribute create --namespace "$ns" --name "$name" --type "$type"
+		echo "temporal-namespace: created search attribute $name ($type)"
 	fi
 done

@@ -85,6 +85,12 @@ func TestPermanentMailFailureParkedUntilRetry(t *testing.T) {
 	if len(m) != 1 || m[0].To[0] != "fixed@example.com" || !strings.Contains(m[0].Text, key) {
 		t.Errorf("delivered = %+v", m)
 	}
+	// On the record, with who asked.
+	actions, err := s.app.Store.SupportActions(ctx, "shareit", s.purchase(1), "1")
+	if err != nil || len(actions) != 1 || actions[0].Actor != "Sam Support" || actions[0].Action != workflows.RetryEmailUpdate ||
+		actions[0].EmailTo != "fixed@example.com" || actions[0].EmailID == nil {
+		t.Errorf("support actions = %+v, %v", actions, err)
+	}
 	s.recordHistory(id, "issue_license_parked.json")
 }
 
@@ -145,7 +151,7 @@ func (s *stack) retryEmail(id, to string) (string, error) {
 	h, err := s.app.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   id,
 		UpdateName:   workflows.RetryEmailUpdate,
-		Args:         []any{workflows.RetryEmail{To: to}},
+		Args:         []any{workflows.RetryEmail{To: to, Actor: "Sam Support", Reason: "the buyer wrote a wrong address"}},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
 	if err != nil {

@@ -84,19 +84,25 @@ func contains(list []string, prefix string) bool {
 // startInput is the order line the workflow's history records as its input.
 func (s *stack) startInput(id string) order.Line {
 	s.t.Helper()
+	var line order.Line
+	s.historyInput(id, &line)
+	return line
+}
+
+// historyInput decodes the input the workflow's history records.
+func (s *stack) historyInput(id string, into any) {
+	s.t.Helper()
 	it := s.app.Temporal.GetWorkflowHistory(context.Background(), id, "", false, 0)
 	ev, err := it.Next()
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var line order.Line
 	in := ev.GetWorkflowExecutionStartedEventAttributes().GetInput()
 	cdc, err := codec.New(testenv.CodecKeys)
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	if err := cdc.DataConverter().FromPayloads(in, &line); err != nil {
+	if err := cdc.DataConverter().FromPayloads(in, into); err != nil {
 		s.t.Fatal(err)
 	}
-	return line
 }

@@ -4,7 +4,9 @@
 package order
 
 import (
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -114,7 +116,10 @@ func escape(s, keep string) string {
 		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || strings.IndexByte(keep, c) >= 0 {
 			b.WriteByte(c)
 		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
+			const hex = "0123456789ABCDEF"
+			b.WriteByte('%')
+			b.WriteByte(hex[c>>4])
+			b.WriteByte(hex[c&15])
 		}
 	}
 	return b.String()
@@ -192,4 +197,41 @@ func day(t time.Time) time.Time {
 	}
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// ParseName reads a line's name back (see Name), as support staff give it:
+// "shareit:123456-1".
+func ParseName(name string) (provider, purchaseID, runningNo string, err error) {
+	provider, rest, ok := strings.Cut(name, ":")
+	dash := strings.LastIndexByte(rest, '-')
+	if !ok || provider == "" || dash <= 0 || dash == len(rest)-1 {
+		return "", "", "", fmt.Errorf("%q is not an order line (provider:PURCHASE_ID-RUNNING_NO)", name)
+	}
+	if purchaseID, err = unescape(rest[:dash]); err == nil {
+		runningNo, err = unescape(rest[dash+1:])
+	}
+	if err != nil {
+		return "", "", "", fmt.Errorf("%q is not an order line: %w", name, err)
+	}
+	return provider, purchaseID, runningNo, nil
+}
+
+func unescape(s string) (string, error) {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) {
+			return "", errors.New("bad %XX escape")
+		}
+		v, err := strconv.ParseUint(s[i+1:i+3], 16, 8)
+		if err != nil {
+			return "", errors.New("bad %XX escape")
+		}
+		b.WriteByte(byte(v))
+		i += 2
+	}
+	return b.String(), nil
 }

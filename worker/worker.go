@@ -33,6 +33,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 	// A renewal is the same workflow under its own name, so that the UI
 	// and history say what it is.
 	w.RegisterWorkflowWithOptions(workflows.IssueLicense, workflow.RegisterOptions{Name: workflows.RenewLicense})
+	w.RegisterWorkflowWithOptions(workflows.ResendEmail, workflow.RegisterOptions{Name: workflows.ResendEmailWorkflow})
 	w.RegisterActivity(acts)
 	return w
 }
@@ -48,9 +49,9 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 		return fmt.Errorf("list search attributes: %w", err)
 	}
 	missing := map[string]enums.IndexedValueType{}
-	for _, name := range []string{workflows.EmailStatus.GetName(), workflows.OrderLine.GetName()} {
-		if _, ok := have.GetCustomAttributes()[name]; !ok {
-			missing[name] = enums.INDEXED_VALUE_TYPE_KEYWORD
+	for key := range workflows.SearchAttributes().GetUntypedValues() {
+		if _, ok := have.GetCustomAttributes()[key.GetName()]; !ok {
+			missing[key.GetName()] = enums.IndexedValueType(key.GetValueType())
 		}
 	}
 	if len(missing) == 0 {

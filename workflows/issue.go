@@ -4,6 +4,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -32,6 +33,32 @@ const RenewLicense = "RenewLicense"
 // workflows, its keys and every renewal: OrderLine = "shareit:123456-1"
 // (order.Name of the line first sold; no personal data).
 var OrderLine = temporal.NewSearchAttributeKeyKeyword("OrderLine")
+
+// Search attributes support staff and auditors filter by, none personal:
+// Provider = "shareit", Product = "1 1.0" (id, major.minor), OrderDate
+// (a datetime), LicenseModel = "subscription_floating".
+var (
+	Provider     = temporal.NewSearchAttributeKeyKeyword("Provider")
+	Product      = temporal.NewSearchAttributeKeyKeyword("Product")
+	OrderDate    = temporal.NewSearchAttributeKeyTime("OrderDate")
+	LicenseModel = temporal.NewSearchAttributeKeyKeyword("LicenseModel")
+)
+
+// SearchAttributes lists every search attribute keysmith sets, for
+// registering them.
+func SearchAttributes() temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(EmailStatus.ValueSet(""), OrderLine.ValueSet(""), Provider.ValueSet(""),
+		Product.ValueSet(""), OrderDate.ValueSet(time.Time{}), LicenseModel.ValueSet(""))
+}
+
+// LineSearchAttributes are a line's search attributes when its workflow
+// starts.
+func LineSearchAttributes(line order.Line, orderLine string, orderDate time.Time) temporal.SearchAttributes {
+	return temporal.NewSearchAttributes(
+		EmailStatus.ValueSet(EmailPending), OrderLine.ValueSet(orderLine), Provider.ValueSet(line.Provider),
+		Product.ValueSet(fmt.Sprintf("%d %d.%d", line.Product.ID, line.Product.Major, line.Product.Minor)),
+		OrderDate.ValueSet(orderDate), LicenseModel.ValueSet(line.Model))
+}
 
 // EmailStatus is the search attribute that lets support staff find orders
 // whose email is parked: EmailStatus = "failed".
@@ -75,6 +102,9 @@ const KeyGenerationFailed = "KeyGenerationFailed"
 type RetryEmail struct {
 	// To replaces the buyer's address when not empty.
 	To string
+	// Actor is who asks (the staff member's name), Reason why: both on
+	// the order's record.
+	Actor, Reason string
 }
 
 // Result is what the workflow returns.
@@ -93,6 +123,8 @@ type issue struct {
 	retryTo  string // the address it asked for, "" for the same
 	sends    int    // finished send attempts
 	lastSend error  // the outcome of the latest one, for RetryEmailUpdate
+	lastTo   string // the address of the latest one
+	lastID   string // the mail service's message id of the latest sent one
 }
 
 // activity and key-generation options. Saving retries without limit: the
@@ -147,10 +179,22 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 	}
 	err = workflow.SetUpdateHandlerWithOptions(ctx, RetryEmailUpdate,
 		func(ctx workflow.Context, req RetryEmail) (string, error) {
+			// Histories from before support actions were recorded replay
+			// without the record.
+			record := workflow.GetVersion(ctx, supportRecordVersion, workflow.DefaultVersion, 1) >= 1
 			s.parked, s.retried, s.retryTo = false, true, req.To
 			sends := s.sends
 			if err := workflow.Await(ctx, func() bool { return s.sends > sends }); err != nil {
 				return "", err
+			}
+			if record {
+				err := recordSupport(ctx, activities.SupportRecord{
+					Line: line.ID(), Action: RetryEmailUpdate, Actor: req.Actor, Reason: req.Reason,
+					To: s.lastTo, EmailID: s.lastID, RequestID: workflow.GetCurrentUpdateInfo(ctx).ID,
+				})
+				if err != nil {
+					return "", err
+				}
 			}
 			if s.lastSend != nil {
 				return "", s.lastSend
@@ -165,9 +209,12 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 				if req.To != "" && !activities.ValidAddress(req.To) {
 					return fmt.Errorf("%q is not an email address", req.To)
 				}
+				if strings.TrimSpace(req.Actor) == "" {
+					return errors.New(`say who asks: {"To": "", "Actor": "your name", "Reason": "why"}`)
+				}
 				return nil
 			},
-			Description: `Send the parked email again. Input: {"To": ""} keeps the address, {"To": "new@example.com"} corrects it.`,
+			Description: `Send the parked email again, on the record. Input: {"To": "", "Actor": "your name", "Reason": "why"}; a "To" address corrects the buyer's.`,
 		})
 	if err != nil {
 		return Result{}, err
@@ -219,8 +266,10 @@ func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
 			// have changed, and Resend rejects a reused key with another body.
 			IdempotencyKey: fmt.Sprintf("%s/email/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, attempt),
 		}
-		err := workflow.ExecuteActivity(ctx, a.SendEmail, req).Get(ctx, nil)
+		var id string
+		err := workflow.ExecuteActivity(ctx, a.SendEmail, req).Get(ctx, &id)
 		s.sends++
+		s.lastTo, s.lastID = to, id
 		if err == nil {
 			s.lastSend = nil
 			return EmailSent, setEmailStatus(ctx, EmailSent, "")

@@ -54,7 +54,14 @@ type fixture struct {
 	acts *activities.Activities
 
 	mu       sync.Mutex
-	statuses []string // EmailStatus values upserted, in order
+	statuses []string                   // EmailStatus values upserted, in order
+	recorded []activities.SupportRecord // support actions recorded
+}
+
+func (f *fixture) records() []activities.SupportRecord {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]activities.SupportRecord(nil), f.recorded...)
 }
 
 func newFixture(t *testing.T) *fixture {
@@ -64,6 +71,14 @@ func newFixture(t *testing.T) *fixture {
 		&slog.HandlerOptions{Level: slog.LevelError}))))
 	f := &fixture{t: t, env: suite.NewTestWorkflowEnvironment(), acts: &activities.Activities{}}
 	f.env.RegisterActivity(f.acts)
+	// Support actions are recorded; tests read them with f.records.
+	f.env.OnActivity(f.acts.RecordSupportAction, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, r activities.SupportRecord) error {
+			f.mu.Lock()
+			f.recorded = append(f.recorded, r)
+			f.mu.Unlock()
+			return nil
+		}).Maybe()
 	f.env.SetStartTime(testenv.OrderDate.Add(2 * time.Minute))
 	f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: workflows.TaskQueue})
 	// The API starts the workflow with EmailStatus = pending.
@@ -72,7 +87,10 @@ func newFixture(t *testing.T) *fixture {
 	f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
 		v, ok := sa.GetKeyword(workflows.EmailStatus)
-		require.True(t, ok, "upsert without EmailStatus: %v", sa)
+		if _, line := sa.GetKeyword(workflows.OrderLine); line && !ok {
+			return // a support workflow joining its order line
+		}
+		require.True(t, ok, "upsert without EmailStatus or OrderLine: %v", sa)
 		f.mu.Lock()
 		f.statuses = append(f.statuses, v)
 		f.mu.Unlock()
@@ -405,7 +423,7 @@ func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 		parkedStatus = f.lastEmailStatus()
 		parkedDetails = f.currentDetails()
 		parkedEmails = len(email.all())
-		f.update(retry, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "fixed@example.com"})
+		f.update(retry, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "fixed@example.com", Actor: "Sam Support"})
 	}, time.Hour)
 
 	f.run(line)
@@ -441,6 +459,12 @@ func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
 	assert.Equal(t, []string{workflows.EmailFailed, workflows.EmailSent}, f.emailStatuses())
 	assert.Equal(t, "", f.currentDetails(), "details cleared after the email went out")
+
+	// On the record: who asked, what was sent where.
+	assert.Equal(t, []activities.SupportRecord{{
+		Line: "shareit:548712391-1", Action: workflows.RetryEmailUpdate, Actor: "Sam Support",
+		To: "fixed@example.com", EmailID: "re_2", RequestID: "retry-1",
+	}}, f.records())
 }
 
 func TestRetryEmailRejectedWhenNothingParked(t *testing.T) {
@@ -459,7 +483,7 @@ func TestRetryEmailRejectedWhenNothingParked(t *testing.T) {
 			f.mockSave(0)
 			email := f.mockEmail(5*time.Minute, emailOK)
 			upd := f.issueKey()
-			retry := f.sendUpdate(tc.delay, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
+			retry := f.sendUpdate(tc.delay, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{Actor: "Sam Support"})
 
 			f.run(testenv.OrderLine("548712391"))
 
@@ -484,9 +508,9 @@ func TestRetryEmailValidatesAddress(t *testing.T) {
 	email := f.mockEmail(0, failFirst(1))
 	f.issueKey()
 
-	bad := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-bad", workflows.RetryEmail{To: "not an address"})
+	bad := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-bad", workflows.RetryEmail{To: "not an address", Actor: "Sam Support"})
 	named := f.sendUpdate(time.Hour+time.Second, workflows.RetryEmailUpdate, "retry-named",
-		workflows.RetryEmail{To: "Ada <ada@example.com>"})
+		workflows.RetryEmail{To: "Ada <ada@example.com>", Actor: "Sam Support"})
 	var emailsAfterBad int
 	var statusAfterBad string
 	f.env.RegisterDelayedCallback(func() {
@@ -494,7 +518,7 @@ func TestRetryEmailValidatesAddress(t *testing.T) {
 		statusAfterBad = f.lastEmailStatus()
 	}, time.Hour+time.Minute)
 	// An empty To keeps the buyer's address.
-	good := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-good", workflows.RetryEmail{})
+	good := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-good", workflows.RetryEmail{Actor: "Sam Support"})
 
 	f.run(testenv.OrderLine("548712391"))
 
@@ -530,8 +554,8 @@ func TestRetryEmailOnlyOneAtATime(t *testing.T) {
 	f.issueKey()
 	f.env.RegisterDelayedCallback(func() {
 		// Both arrive in the same workflow task.
-		f.update(first, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "first@example.com"})
-		f.update(second, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{To: "second@example.com"})
+		f.update(first, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "first@example.com", Actor: "Sam Support"})
+		f.update(second, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{To: "second@example.com", Actor: "Sam Support"})
 	}, time.Hour)
 
 	f.run(testenv.OrderLine("548712391"))
@@ -556,10 +580,10 @@ func TestRetryEmailThatFailsAgainParksAgain(t *testing.T) {
 	f.mockSave(0)
 	email := f.mockEmail(0, failFirst(2))
 	f.issueKey()
-	retry1 := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "typo@example.con"})
+	retry1 := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{To: "typo@example.con", Actor: "Sam Support"})
 	var details string
 	f.env.RegisterDelayedCallback(func() { details = f.currentDetails() }, 90*time.Minute)
-	retry2 := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{})
+	retry2 := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-2", workflows.RetryEmail{Actor: "Sam Support"})
 
 	f.run(testenv.OrderLine("548712391"))
 
@@ -637,7 +661,7 @@ func TestIssueLicenseParksAfterEmailAttempts(t *testing.T) {
 	var sends int
 	f.env.RegisterDelayedCallback(func() {
 		status, details, sends = f.lastEmailStatus(), f.currentDetails(), len(email.all())
-		f.update(&outcome{}, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{})
+		f.update(&outcome{}, workflows.RetryEmailUpdate, "retry-1", workflows.RetryEmail{Actor: "Sam Support"})
 	}, 6*time.Hour)
 
 	f.run(testenv.OrderLine("548712391"))
@@ -717,4 +741,72 @@ func TestIssueLicenseFailsWhenKeysCannotBeGenerated(t *testing.T) {
 	require.True(t, errors.As(got.err, &app), "update error %v", got.err)
 	assert.Equal(t, workflows.KeyGenerationFailed, app.Type())
 	assert.Contains(t, app.Message(), `unknown license model "lifetime"`)
+}
+
+// retry-email without an actor is refused: every support action is on the
+// record with who asked.
+func TestRetryEmailNeedsActor(t *testing.T) {
+	f := newFixture(t)
+	f.mockKeys(testKeys(1))
+	f.mockSave(0)
+	f.mockEmail(0, failFirst(1))
+	f.issueKey()
+	anonymous := f.sendUpdate(time.Hour, workflows.RetryEmailUpdate, "retry-anon", workflows.RetryEmail{To: "a@example.com"})
+	named := f.sendUpdate(2*time.Hour, workflows.RetryEmailUpdate, "retry-named", workflows.RetryEmail{Actor: "Sam", Reason: "bounced"})
+	f.run(testenv.OrderLine("548712391"))
+
+	require.Error(t, anonymous.get().rejected)
+	assert.Contains(t, anonymous.get().rejected.Error(), "say who asks")
+	require.True(t, named.get().accepted)
+	require.Len(t, f.records(), 1)
+	assert.Equal(t, "Sam", f.records()[0].Actor)
+	assert.Equal(t, "bounced", f.records()[0].Reason)
+}
+
+// A resend mails the stored line's keys to the corrected address, once,
+// and records who asked and why.
+func TestResendEmail(t *testing.T) {
+	line := testenv.OrderLine("548712391")
+	keys := testKeys(1)
+	cases := []struct {
+		name    string
+		req     workflows.ResendRequest
+		wantTo  string
+		wantErr string
+	}{
+		{"address on record", workflows.ResendRequest{Line: "shareit:548712391-1", Actor: "Sam", Reason: "lost"}, "ada.buyer@example.com", ""},
+		{"corrected address", workflows.ResendRequest{Line: "shareit:548712391-1", To: "new@example.com", Actor: "Sam"}, "new@example.com", ""},
+		{"no actor", workflows.ResendRequest{Line: "shareit:548712391-1"}, "", "say who asks"},
+		{"no line", workflows.ResendRequest{Actor: "Sam"}, "", "give the order line"},
+		{"bad address", workflows.ResendRequest{Line: "shareit:548712391-1", To: "nope", Actor: "Sam"}, "", "not an email address"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "ResendEmail:shareit:548712391-1/r1"})
+			f.env.OnActivity(f.acts.LoadOrderLine, mock.Anything, "shareit:548712391-1").
+				Return(activities.StoredLine{Line: line, Keys: keys}, nil).Maybe()
+			email := f.mockEmail(0, func(int) (string, error) { return "re_9", nil })
+			f.env.ExecuteWorkflow(workflows.ResendEmail, tc.req)
+			require.True(t, f.env.IsWorkflowCompleted())
+			if tc.wantErr != "" {
+				require.ErrorContains(t, f.env.GetWorkflowError(), tc.wantErr)
+				assert.Empty(t, email.all())
+				assert.Empty(t, f.records())
+				return
+			}
+			require.NoError(t, f.env.GetWorkflowError())
+			var res workflows.ResendResult
+			require.NoError(t, f.env.GetWorkflowResult(&res))
+			assert.Equal(t, workflows.ResendResult{To: tc.wantTo, EmailID: "re_9"}, res)
+			calls := email.all()
+			require.Len(t, calls, 1)
+			assert.Equal(t, tc.wantTo, calls[0].req.To)
+			assert.Equal(t, "ResendEmail:shareit:548712391-1/r1/email", calls[0].req.IdempotencyKey)
+			assert.Equal(t, []activities.SupportRecord{{
+				Line: "shareit:548712391-1", Action: "resend-email", Actor: tc.req.Actor, Reason: tc.req.Reason,
+				To: tc.wantTo, EmailID: "re_9", RequestID: "ResendEmail:shareit:548712391-1/r1",
+			}}, f.records())
+		})
+	}
 }

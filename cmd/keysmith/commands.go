@@ -16,6 +16,7 @@ import (
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/workflows"
 )
 
 func runServe(ctx context.Context) error {
@@ -119,6 +120,51 @@ func runCodecKey(args []string, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s (secret: every client, worker and the codec server need it)\n", path)
+	return nil
+}
+
+// runSupport is the support desk's command line: find an order line, or
+// resend its email on the record.
+func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	sub, args := args[0], args[1:]
+	fs := flag.NewFlagSet("support "+sub, flag.ContinueOnError)
+	var purchase, email, key, line, to, actor, reason, request *string
+	switch sub {
+	case "find":
+		purchase = fs.String("purchase", "", "the storefront's order number (PURCHASE_ID)")
+		email = fs.String("email", "", "the buyer's email address")
+		key = fs.String("key", "", "a license key")
+	case "resend":
+		line = fs.String("line", "", "the order line, as find prints it: shareit:123456-1")
+		to = fs.String("to", "", "a corrected address (default: the one on record)")
+		actor = fs.String("actor", os.Getenv("USER"), "who asks (your name)")
+		reason = fs.String("reason", "", "why")
+		request = fs.String("request", "", "the request's id: the same id is the same resend (default: a new one)")
+	default:
+		return errUsage
+	}
+	if err := fs.Parse(args); err != nil || fs.NArg() != 0 {
+		return errUsage
+	}
+	a, err := openApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if sub == "find" {
+		if *purchase == "" && *email == "" && *key == "" {
+			return errors.New("support find: give -purchase, -email or -key")
+		}
+		return a.Find(ctx, stdout, *purchase, *email, *key)
+	}
+	res, id, err := a.Resend(ctx, workflows.ResendRequest{Line: *line, To: *to, Actor: *actor, Reason: *reason}, *request)
+	if err != nil {
+		return fmt.Errorf("support resend: %w", err)
+	}
+	fmt.Fprintf(stdout, "sent to %s (message %s)\nhistory: %s\n", res.To, res.EmailID, a.WorkflowURL(id))
 	return nil
 }
 

@@ -21,6 +21,9 @@ commands:
   serve          run the HTTP API (production)
   worker         run the Temporal worker (production)
   codec          serve the payload codec to the Temporal UI and CLI (production)
+  support        find an order line or resend its email, on the record:
+                   keysmith support find -purchase ID | -email ADDR | -key KEY
+                   keysmith support resend -line shareit:123456-1 [-to ADDR] -actor NAME -reason WHY
   migrate        apply database migrations
   keygen         create a signing key pair:  keysmith keygen -dir DIR -id N
   codec-key      create a payload codec key:  keysmith codec-key -dir DIR -id N
@@ -61,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return runCodec(ctx)
 	case "codec-key":
 		return runCodecKey(args, stdout)
+	case "support":
+		return runSupport(ctx, args, stdout)
 	case "migrate":
 		return runMigrate(ctx, stdout)
 	case "keygen":

@@ -62,6 +62,8 @@ type Env struct {
 	CodecListen  string   `env:"KEYSMITH_CODEC_LISTEN" envDefault:":8081"`
 	CodecToken   string   `env:"KEYSMITH_CODEC_TOKEN"`
 	CodecOrigins []string `env:"KEYSMITH_CODEC_ORIGINS" envSeparator:","`
+	// UIURL is the Temporal UI, for links to workflows.
+	UIURL string `env:"KEYSMITH_UI_URL" envDefault:"http://localhost:8233"`
 	// CodecTrustOrigins lets the UI at CodecOrigins in without the token.
 	CodecTrustOrigins bool `env:"KEYSMITH_CODEC_TRUST_ORIGINS"`
 }
@@ -302,6 +304,7 @@ func (a *App) Activities() (*activities.Activities, error) {
 		From:      a.Config.Mail.From,
 		ReplyTo:   a.Config.Mail.ReplyTo,
 		Metrics:   a.Telemetry.Metrics,
+		Config:    a.Config,
 	}, nil
 }
 

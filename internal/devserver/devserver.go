@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 
 	"go.temporal.io/sdk/client"
-	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/keysmith/keysmith/workflows"
@@ -67,7 +66,7 @@ func Start(ctx context.Context, o Options) (*testsuite.DevServer, error) {
 		EnableUI:         o.UIPort != "",
 		UIPort:           o.UIPort,
 		LogLevel:         "warn",
-		SearchAttributes: temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet(""), workflows.OrderLine.ValueSet("")),
+		SearchAttributes: workflows.SearchAttributes(),
 		ExtraArgs:        args,
 		Stdout:           out,
 		Stderr:           out,
