@@ -8,7 +8,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench postgres tools history clean
+.PHONY: run build test unit lint bench postgres tools history clean chromium screenshots
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -18,7 +18,7 @@ build:
 	$(GO) build -o bin/keysmith ./cmd/keysmith
 
 ## test: lint, then every test (unit, replay, end to end) with the race detector
-test: bin/temporal postgres lint
+test: bin/temporal postgres chromium lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## unit: the tests that need neither Postgres nor Temporal
@@ -43,6 +43,16 @@ bin/staticcheck:
 
 bin/workflowcheck:
 	GOBIN=$(BIN) $(GO) install go.temporal.io/sdk/contrib/tools/workflowcheck@$(WORKFLOWCHECK_VERSION)
+
+## chromium: Debian's chromium, for the test that drives the Temporal UI
+chromium:
+	@command -v chromium >/dev/null || { \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## screenshots: re-take docs/images/*.png from the browser test
+screenshots: bin/temporal postgres chromium
+	KEYSMITH_SCREENSHOT_DIR=$(CURDIR)/docs/images $(GO) test -count=1 -run TestSupportInTheTemporalUI ./e2e/
 
 ## postgres: start the local PostgreSQL cluster if it is not answering
 postgres:

@@ -90,6 +90,12 @@ func newStack(t *testing.T) *stack {
 // newStackTraced is newStack whose traces go to spans (nil: none).
 func newStackTraced(t *testing.T, spans sdktrace.SpanExporter) *stack {
 	t.Helper()
+	return newStackOn(t, temporalServer.FrontendHostPort(), spans)
+}
+
+// newStackOn is a stack on the Temporal server at hostPort.
+func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *stack {
+	t.Helper()
 	ctx := context.Background()
 	db, err := testenv.NewDatabase(ctx, "keysmith_e2e")
 	if err != nil {
@@ -116,7 +122,7 @@ func newStackTraced(t *testing.T, spans sdktrace.SpanExporter) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := client.Options{HostPort: temporalServer.FrontendHostPort(), Logger: quietLogger{}}
+	opts := client.Options{HostPort: hostPort, Logger: quietLogger{}}
 	cdc.Apply(&opts)
 	tel, err := telemetry.New(context.Background(), telemetry.Options{SpanExporter: spans})
 	if err != nil {
