@@ -214,7 +214,7 @@ func (b *browser) click(expr string) {
 // visibleText reports whether a visible button or menu item is labelled text.
 func (b *browser) visibleText(text string) bool {
 	b.t.Helper()
-	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { ` + helpers + ` return [...document.querySelectorAll('button, [role=menuitem], a')].some(e => visible(e) && e.innerText.trim() === ` + js(text) + `); })()`))
+	ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`(() => { `+helpers+` return [...document.querySelectorAll('button, [role=menuitem], a')].some(e => visible(e) && e.innerText.trim() === `+js(text)+`); })()`))
 	if err != nil {
 		b.t.Fatal(err)
 	}

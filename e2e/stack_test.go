@@ -144,7 +144,7 @@ func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *sta
 		ResendAPIKey:  rs.APIKey,
 		ResendBaseURL: rs.URL(),
 		TaskQueue:     "e2e-" + id,
-	}, cfg, db.DB, c, client.DefaultNamespace, tel)
+	}, cfg, db.DB, c, client.DefaultNamespace, tel, cdc)
 	if err != nil {
 		t.Fatal(err)
 	}

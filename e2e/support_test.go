@@ -83,6 +83,22 @@ func TestSupportResend(t *testing.T) {
 		}
 	}
 
+	// The auditor's text: the whole story, decoded through the codec.
+	out.Reset()
+	if err := s.app.Audit(ctx, &out, line); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"IssueLicense " + workflows.IssueLicenseID("shareit", s.purchase(1), "1"), "ResendEmail " + id,
+		"Jürgen Müller", "step SaveOrder", "step SendEmail done: \"" + res.EmailID + "\"", "update issue-key accepted", "local step GenerateKeys done: [{\"Key\":\"" + key,
+		"step RecordSupportAction scheduled", "Sam Support", "the first email was lost", "completed:"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("audit lacks %q:\n%s", want, out.String())
+		}
+	}
+	if testing.Verbose() {
+		t.Log(out.String())
+	}
+
 	// Refused requests fail with the reason and send nothing.
 	before := len(s.resend.Delivered())
 	if _, _, err := s.app.Resend(ctx, workflows.ResendRequest{Line: line}, ""); err == nil || !strings.Contains(err.Error(), "say who asks") {

@@ -224,7 +224,7 @@ mail: {from: "Load <load@vendor.example>"}
 		KeyTimeout: 30 * time.Second,
 		Outbox:     filepath.Join(dir, "outbox"),
 		TaskQueue:  workflows.TaskQueue,
-	}, cfg, db, c, client.DefaultNamespace, tel)
+	}, cfg, db, c, client.DefaultNamespace, tel, nil)
 	if err != nil {
 		c.Close()
 		return nil, err

@@ -168,6 +168,19 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// runAudit prints an order line's story from Temporal, decoded.
+func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) != 1 {
+		return errUsage
+	}
+	a, err := openApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return a.Audit(ctx, stdout, args[0])
+}
+
 func runVerify(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
 	dir := fs.String("keys", envOr("KEYSMITH_KEYS_DIR", ".data/keys"), "directory with public-*.pem (or signing-*.pem)")

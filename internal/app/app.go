@@ -114,6 +114,8 @@ type App struct {
 	Namespace string
 	Templates *mail.Templates
 	Telemetry *telemetry.Telemetry
+	// Codec decodes payloads for the audit.
+	Codec *codec.Codec
 }
 
 // CodecServer serves the payload codec to the Temporal UI and CLI until
@@ -155,7 +157,7 @@ func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 		db.Close()
 		return nil, err
 	}
-	a, err := New(e, cfg, db, c, namespace, tel)
+	a, err := New(e, cfg, db, c, namespace, tel, cdc)
 	if err != nil {
 		c.Close()
 		db.Close()
@@ -166,7 +168,7 @@ func Open(ctx context.Context, e Env, temporalAddress string) (*App, error) {
 
 // New assembles keysmith from a configuration and open connections, and
 // loads the email templates the configuration names.
-func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace string, tel *telemetry.Telemetry) (*App, error) {
+func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace string, tel *telemetry.Telemetry, cdc *codec.Codec) (*App, error) {
 	tmpl, err := mail.LoadTemplates(cfg.Mail.TemplatesDir)
 	if err != nil {
 		return nil, err
@@ -186,6 +188,7 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 		Namespace: namespace,
 		Templates: tmpl,
 		Telemetry: tel,
+		Codec:     cdc,
 	}, nil
 }
 
