@@ -67,14 +67,7 @@ func TestSupportInTheTemporalUI(t *testing.T) {
 		t.Fatalf("status %d: %s", status, key)
 	}
 	id := workflows.IssueLicenseID("shareit", s.purchase(1), "1")
-	eventually(t, 20*time.Second, "the email parked", func() bool {
-		d, err := s.app.Temporal.DescribeWorkflow(ctx, id, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := d.TypedSearchAttributes.GetKeyword(workflows.EmailStatus)
-		return v == workflows.EmailFailed
-	})
+	s.waitParked(id)
 
 	b := newBrowser(t, chromium)
 	// 1. The parked orders, as support finds them.

@@ -49,14 +49,7 @@ func TestPermanentMailFailureParkedUntilRetry(t *testing.T) {
 	}
 	id := workflows.IssueLicenseID("shareit", s.purchase(1), "1")
 	ctx := context.Background()
-	eventually(t, 20*time.Second, "email parked", func() bool {
-		d, err := s.app.Temporal.DescribeWorkflow(ctx, id, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		v, _ := d.TypedSearchAttributes.GetKeyword(workflows.EmailStatus)
-		return v == workflows.EmailFailed
-	})
+	s.waitParked(id)
 	details := s.currentDetails(id)
 	if !strings.HasPrefix(details, "email failed: resend: 422 validation_error") {
 		t.Errorf("current details = %q", details)
@@ -143,6 +136,19 @@ func TestWorkerStoppedMidOrder(t *testing.T) {
 	if perKey[key] != 1 || perKey[key2] != 1 {
 		t.Errorf("emails per key = %v, want one each", perKey)
 	}
+}
+
+// waitParked waits until the workflow's email is parked (EmailStatus failed).
+func (s *stack) waitParked(id string) {
+	s.t.Helper()
+	eventually(s.t, 20*time.Second, "the email parked", func() bool {
+		d, err := s.app.Temporal.DescribeWorkflow(context.Background(), id, "")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		v, _ := d.TypedSearchAttributes.GetKeyword(workflows.EmailStatus)
+		return v == workflows.EmailFailed
+	})
 }
 
 func (s *stack) retryEmail(id, to string) (string, error) {

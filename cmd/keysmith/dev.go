@@ -93,6 +93,10 @@ func runDev(ctx context.Context, stdout io.Writer) error {
 server at %[1]s. The CLI too:
   bin/temporal workflow show -w <workflow id> --codec-endpoint %[1]s --codec-auth "Bearer $(cat %[2]s/codec-token)"
 
+Support desk and audit, from another shell:
+  KEYSMITH_CONFIG=%[2]s/keysmith.yaml bin/keysmith support find -purchase <PURCHASE_ID>
+  KEYSMITH_CONFIG=%[2]s/keysmith.yaml bin/keysmith audit shareit:<PURCHASE_ID>-1
+
 `, codecURL(e.CodecListen), dataDir)
 	return g.Wait()
 }
