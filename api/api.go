@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/telemetry"
 )
@@ -35,6 +36,10 @@ type Deps struct {
 	Metrics *telemetry.Metrics
 	// MetricsHandler serves /metrics; nil: no such route.
 	MetricsHandler http.Handler
+	// Signer signs computer licenses at activation (nil: activation is
+	// off); Keyring verifies keys and is published at /v1/keys.
+	Signer  *license.SigningKey
+	Keyring license.Keyring
 }
 
 // QLM's HTTP methods that keysmith serves, as the last path element after
@@ -61,6 +66,8 @@ func NewHandler(d Deps) http.Handler {
 	for _, method := range qlmMethods {
 		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
 	}
+	r.Handle("/v1/activate", activate(d)).Methods(http.MethodPost)
+	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
 	r.Handle("/healthz", healthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", Readyz(d.Store, d.Temporal, d.Log)).Methods(http.MethodGet)
 	if d.MetricsHandler != nil {
@@ -170,7 +177,7 @@ func route(path string) string {
 		}
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/keys":
 		return path[1:]
 	}
 	return "other"

@@ -291,6 +291,19 @@ func (c Claims) marshal(keyID uint16) ([]byte, error) {
 
 func unmarshal(payload []byte) (Claims, error) {
 	d := decoder{buf: payload}
+	c, err := d.claims()
+	if err != nil {
+		return Claims{}, err
+	}
+	if len(d.buf) != 0 {
+		return Claims{}, errors.New("trailing bytes")
+	}
+	return c, nil
+}
+
+// claims reads a key's claims and leaves what follows them (a computer
+// license's part) in d.buf.
+func (d *decoder) claims() (Claims, error) {
 	version := d.byte()
 	if d.err == nil && version != 1 && version != 2 {
 		// Later versions may lay out the payload differently, so stop here.
@@ -321,9 +334,6 @@ func unmarshal(payload []byte) (Claims, error) {
 	c.Serial = d.uint64()
 	if d.err != nil {
 		return Claims{}, d.err
-	}
-	if len(d.buf) != 0 {
-		return Claims{}, errors.New("trailing bytes")
 	}
 	if err := c.validate(issued, expires, maintenance); err != nil {
 		return Claims{}, err

@@ -116,6 +116,9 @@ type App struct {
 	Telemetry *telemetry.Telemetry
 	// Codec decodes payloads for the audit.
 	Codec *codec.Codec
+
+	signer  *license.SigningKey // nil when this process has no signing key
+	keyring license.Keyring
 }
 
 // CodecServer serves the payload codec to the Temporal UI and CLI until
@@ -178,7 +181,12 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 			return nil, fmt.Errorf("product %s: no email template %q", p.Name, p.EmailTemplate)
 		}
 	}
+	// The API signs computer licenses when it can read a signing key; the
+	// worker always needs one (Activities).
+	signer, ring, _ := license.LoadDir(e.KeysDir)
 	return &App{
+		signer:    signer,
+		keyring:   ring,
 		Env:       e,
 		Log:       e.Logger(),
 		Config:    cfg,
@@ -246,6 +254,8 @@ func (a *App) Handler() http.Handler {
 
 		Metrics:        a.Telemetry.Metrics,
 		MetricsHandler: a.Telemetry.MetricsHandler(),
+		Signer:         a.signer,
+		Keyring:        a.keyring,
 	})
 }
 

@@ -1,0 +1,124 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// ErrNoSeat is returned by Activate when every seat of the key is taken.
+var ErrNoSeat = errors.New("no seat left")
+
+// Activation is one computer holding one seat of a key.
+type Activation struct {
+	bun.BaseModel `bun:"table:activations"`
+
+	ID           int64      `bun:"id,pk,autoincrement"`
+	Serial       string     `bun:"serial"`
+	ComputerID   string     `bun:"computer_id"`
+	ComputerName string     `bun:"computer_name"`
+	AppVersion   string     `bun:"app_version"`
+	Seat         int        `bun:"seat"`
+	ActivatedAt  time.Time  `bun:"activated_at,nullzero,default:now()"`
+	ReleasedAt   *time.Time `bun:"released_at"`
+}
+
+// Activate gives the computer a seat of the key with this serial and
+// seats: the seat it holds already (reused), else the lowest free one, else
+// ErrNoSeat. Activations of one key are serialized by a transaction-scoped
+// advisory lock on the serial, so that concurrent requests cannot take more
+// seats than the key has.
+func (s *Store) Activate(ctx context.Context, a *Activation, seats int) (reused bool, err error) {
+	err = s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "activation/"+a.Serial); err != nil {
+			return fmt.Errorf("lock key: %w", err)
+		}
+		var held []Activation
+		if err := tx.NewSelect().Model(&held).Where("serial = ? AND released_at IS NULL", a.Serial).Order("seat").Scan(ctx); err != nil {
+			return fmt.Errorf("seats in use: %w", err)
+		}
+		taken := map[int]bool{}
+		for _, h := range held {
+			if h.ComputerID == a.ComputerID {
+				*a, reused = h, true
+				return nil
+			}
+			taken[h.Seat] = true
+		}
+		for seat := 1; seat <= seats; seat++ {
+			if !taken[seat] {
+				a.Seat = seat
+				_, err := tx.NewInsert().Model(a).Returning("id, activated_at").Exec(ctx)
+				return err
+			}
+		}
+		return ErrNoSeat
+	})
+	return reused, err
+}
+
+// Activations lists the computers holding seats of a key, by seat.
+func (s *Store) Activations(ctx context.Context, serial string) ([]Activation, error) {
+	var held []Activation
+	err := s.db.NewSelect().Model(&held).Where("serial = ? AND released_at IS NULL", serial).Order("seat").Scan(ctx)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("activations: %w", err)
+	}
+	return held, nil
+}
+
+// KeyState is what activation needs to know of a stored key.
+type KeyState struct {
+	Serial  string
+	Revoked bool
+	// Expires is the key's latest expiry, renewals included; zero: never.
+	Expires time.Time
+}
+
+// KeyState looks a key up by its text (any case, dashes and spaces
+// ignored), as issued or as renewed. ErrNotFound when keysmith did not
+// issue it.
+func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
+	row, err := s.FindLineByKey(ctx, key)
+	if err != nil {
+		return KeyState{}, err
+	}
+	k := normalizeKey(key)
+	st := KeyState{}
+	for _, lk := range row.Keys {
+		if normalizeKey(lk.Key) == k {
+			st.Serial, st.Revoked = lk.Serial, lk.RevokedAt != nil
+		}
+	}
+	if row.ExpiresAt != nil {
+		st.Expires = *row.ExpiresAt
+	}
+	renewals, err := s.Renewals(ctx, row.ID)
+	if err != nil {
+		return KeyState{}, err
+	}
+	for _, r := range renewals {
+		if r.ExpiresAt != nil {
+			st.Expires = *r.ExpiresAt
+		}
+	}
+	if st.Serial == "" {
+		// The text matched a renewal's key: the serials are the original's,
+		// in the same order.
+		var rk RenewalKey
+		if err := s.db.NewSelect().Model(&rk).Where("upper(replace(replace(key, '-', ''), ' ', '')) = ?", k).Limit(1).Scan(ctx); err != nil {
+			return KeyState{}, fmt.Errorf("renewed key: %w", err)
+		}
+		st.Serial = rk.Serial
+		for _, lk := range row.Keys {
+			if lk.Serial == rk.Serial {
+				st.Revoked = lk.RevokedAt != nil
+			}
+		}
+	}
+	return st, nil
+}
