@@ -3,6 +3,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -40,7 +41,15 @@ type Deps struct {
 	// off); Keyring verifies keys and is published at /v1/keys.
 	Signer  *license.SigningKey
 	Keyring license.Keyring
+	// ReleaseLimit seats a key may release per ReleasePeriod (defaults
+	// 3 per 30 days).
+	ReleaseLimit  int
+	ReleasePeriod time.Duration
 }
+
+func (d Deps) releaseLimit() int { return cmp.Or(d.ReleaseLimit, 3) }
+
+func (d Deps) releasePeriod() time.Duration { return cmp.Or(d.ReleasePeriod, 30*24*time.Hour) }
 
 // QLM's HTTP methods that keysmith serves, as the last path element after
 // qlmservice.asmx (any case). The vendor's Key Generator URL names one.
@@ -67,6 +76,8 @@ func NewHandler(d Deps) http.Handler {
 		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
 	}
 	r.Handle("/v1/activate", activate(d)).Methods(http.MethodPost)
+	r.Handle("/v1/validate", validate(d)).Methods(http.MethodPost)
+	r.Handle("/v1/release", release(d)).Methods(http.MethodPost)
 	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
 	r.Handle("/healthz", healthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", Readyz(d.Store, d.Temporal, d.Log)).Methods(http.MethodGet)
@@ -177,7 +188,7 @@ func route(path string) string {
 		}
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/keys":
+	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys":
 		return path[1:]
 	}
 	return "other"

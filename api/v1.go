@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/store"
 )
 
@@ -22,23 +24,14 @@ const checkAgain = 30 * 24 * time.Hour
 // maxJSONBytes bounds a JSON request.
 const maxJSONBytes = 16 << 10
 
-// ActivateRequest is the body of POST /v1/activate.
-type ActivateRequest struct {
-	Key          string `json:"key"`
-	ComputerID   string `json:"computer_id"`
-	ComputerName string `json:"computer_name,omitempty"`
-	AppVersion   string `json:"app_version,omitempty"`
-}
-
-// ActivateResponse is its answer.
-type ActivateResponse struct {
-	License string `json:"license"` // the computer license, verifiable offline
-	Seat    int    `json:"seat"`
-	Seats   int    `json:"seats"`
-	CheckBy string `json:"check_by"` // yyyy-mm-dd
-	Expires string `json:"expires,omitempty"`
-	Reused  bool   `json:"reused"` // this computer held the seat already
-}
+// The wire types are the Go client's (package license/client).
+type (
+	ActivateRequest  = client.ActivateRequest
+	ActivateResponse = client.ActivateResponse
+	ValidateRequest  = client.ValidateRequest
+	Validation       = client.Validation
+	ReleaseRequest   = client.ReleaseRequest
+)
 
 // errorBody is every JSON error: a plain reason.
 type errorBody struct {
@@ -71,32 +64,27 @@ func activate(d Deps) http.Handler {
 			writeJSON(w, http.StatusServiceUnavailable, errorBody{"activation is not configured on this server"})
 			return
 		}
-		claims, err := d.Keyring.Verify(req.Key)
-		if err != nil {
-			writeJSON(w, http.StatusNotFound, errorBody{"unknown key"})
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
 		defer cancel()
-		st, err := d.Store.KeyState(ctx, req.Key)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			writeJSON(w, http.StatusNotFound, errorBody{"unknown key"})
-			return
-		case err != nil:
+		now := time.Now().UTC()
+		k, err := lookupKey(ctx, d, req.Key, now)
+		if err != nil {
 			d.Log.Error("Activate: look up key", "error", err)
 			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
 			return
-		case st.Revoked:
+		}
+		switch k.status {
+		case statusUnknown:
+			writeJSON(w, http.StatusNotFound, errorBody{"unknown key"})
+			return
+		case statusRevoked:
 			writeJSON(w, http.StatusForbidden, errorBody{"key revoked"})
 			return
-		}
-		claims.Expires = st.Expires // a renewal extends the key
-		now := time.Now().UTC()
-		if claims.Expired(now) {
+		case statusExpired:
 			writeJSON(w, http.StatusForbidden, errorBody{"key expired"})
 			return
 		}
+		claims, st := k.claims, k.state
 		a := &store.Activation{Serial: st.Serial, ComputerID: req.ComputerID, ComputerName: req.ComputerName, AppVersion: req.AppVersion}
 		reused, err := d.Store.Activate(ctx, a, int(claims.Seats))
 		switch {
@@ -125,6 +113,156 @@ func activate(d Deps) http.Handler {
 			resp.Expires = claims.Expires.Format(time.DateOnly)
 		}
 		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
+// Key statuses, as validation reports them.
+const (
+	statusValid        = "valid"
+	statusRevoked      = "revoked"
+	statusExpired      = "expired"
+	statusNotActivated = "not_activated"
+	statusUnknown      = "unknown"
+)
+
+// knownKey is a key as the server sees it.
+type knownKey struct {
+	status string
+	claims license.Claims // with the latest expiry, renewals included
+	state  store.KeyState
+}
+
+// lookupKey verifies a key and finds it in Postgres. A key that does not
+// verify or that keysmith did not issue is statusUnknown, whatever the
+// reason; err is the database's.
+func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey, error) {
+	claims, err := d.Keyring.Verify(key)
+	if err != nil {
+		return knownKey{status: statusUnknown}, nil
+	}
+	st, err := d.Store.KeyState(ctx, key)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return knownKey{status: statusUnknown}, nil
+	case err != nil:
+		return knownKey{}, err
+	}
+	claims.Expires = st.Expires // a renewal extends the key
+	k := knownKey{status: statusValid, claims: claims, state: st}
+	switch {
+	case st.Revoked:
+		k.status = statusRevoked
+	case claims.Expired(now):
+		k.status = statusExpired
+	}
+	return k, nil
+}
+
+// validate answers, signed and with the client's nonce, whether a key is
+// good on this computer now: valid, revoked, expired, not activated here
+// or unknown (which is all an unknown, forged or other product's key gets).
+func validate(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req ValidateRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		switch {
+		case strings.TrimSpace(req.Key) == "":
+			writeJSON(w, http.StatusBadRequest, errorBody{"key: missing"})
+			return
+		case req.ComputerID == "" || len(req.ComputerID) > 256:
+			writeJSON(w, http.StatusBadRequest, errorBody{"computer_id: 1 to 256 bytes"})
+			return
+		case len(req.Nonce) < 16 || len(req.Nonce) > 128:
+			writeJSON(w, http.StatusBadRequest, errorBody{"nonce: 16 to 128 bytes, new for every request"})
+			return
+		}
+		if d.Signer == nil {
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"validation is not configured on this server"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		now := time.Now().UTC()
+		k, err := lookupKey(ctx, d, strings.TrimSpace(req.Key), now)
+		if err != nil {
+			d.Log.Error("Validate: look up key", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+			return
+		}
+		v := Validation{Status: k.status, Nonce: req.Nonce, CheckedAt: now.Format(time.RFC3339), ComputerID: req.ComputerID}
+		if k.status != statusUnknown {
+			c := k.claims
+			v.Serial, v.Product, v.Version = k.state.Serial, c.Product, fmt.Sprintf("%d.%d", c.Major, c.Minor)
+			v.Features, v.Model, v.Seats = c.Features.String(), license.ModelName(c.Model, c.Binding), int(c.Seats)
+			if !c.Expires.IsZero() {
+				v.Expires = c.Expires.Format(time.DateOnly)
+			}
+			if !c.Maintenance.IsZero() {
+				v.Maintenance = c.Maintenance.Format(time.DateOnly)
+			}
+			held, err := d.Store.Activations(ctx, k.state.Serial)
+			if err != nil {
+				d.Log.Error("Validate: activations", "error", err)
+				writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+				return
+			}
+			v.SeatsUsed, v.SeatsFree = len(held), max(int(c.Seats)-len(held), 0)
+			for _, h := range held {
+				if h.ComputerID == req.ComputerID {
+					v.Seat = h.Seat
+				}
+			}
+			if v.Status == statusValid && v.Seat == 0 {
+				v.Status = statusNotActivated
+			}
+		}
+		body, _ := json.Marshal(v)
+		signed, err := license.SignAnswer(*d.Signer, body)
+		if err != nil {
+			d.Log.Error("Validate: sign", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+			return
+		}
+		writeJSON(w, http.StatusOK, signed)
+	})
+}
+
+// release frees the seat a computer holds (a buyer moving to a new
+// computer), at most Deps.ReleaseLimit times per key and period.
+func release(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req ReleaseRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		if strings.TrimSpace(req.Key) == "" || req.ComputerID == "" {
+			writeJSON(w, http.StatusBadRequest, errorBody{"key and computer_id: required"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		k, err := lookupKey(ctx, d, strings.TrimSpace(req.Key), time.Now().UTC())
+		if err == nil && k.status == statusUnknown {
+			writeJSON(w, http.StatusNotFound, errorBody{"unknown key"})
+			return
+		}
+		if err == nil {
+			err = d.Store.Release(ctx, k.state.Serial, req.ComputerID, d.releaseLimit(), d.releasePeriod())
+		}
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			writeJSON(w, http.StatusNotFound, errorBody{"not activated on this computer"})
+		case errors.Is(err, store.ErrReleaseLimit):
+			w.Header().Set("Retry-After", fmt.Sprint(int(d.releasePeriod().Seconds())))
+			writeJSON(w, http.StatusTooManyRequests, errorBody{"release limit reached for this key; ask the vendor"})
+		case err != nil:
+			d.Log.Error("Release", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+		default:
+			writeJSON(w, http.StatusOK, map[string]bool{"released": true})
+		}
 	})
 }
 

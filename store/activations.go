@@ -122,3 +122,34 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 	}
 	return st, nil
 }
+
+// ErrReleaseLimit is returned by Release past the key's allowance.
+var ErrReleaseLimit = errors.New("release limit reached")
+
+// Release frees the seat a computer holds, at most limit times per key in
+// the period before now (a buyer moving to a new computer, not seat
+// sharing). ErrNotFound when the computer holds no seat.
+func (s *Store) Release(ctx context.Context, serial, computerID string, limit int, period time.Duration) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "activation/"+serial); err != nil {
+			return fmt.Errorf("lock key: %w", err)
+		}
+		n, err := tx.NewSelect().Model((*Activation)(nil)).
+			Where("serial = ? AND released_at > now() - ?::interval", serial, fmt.Sprintf("%d seconds", int(period.Seconds()))).Count(ctx)
+		if err != nil {
+			return fmt.Errorf("releases: %w", err)
+		}
+		if n >= limit {
+			return ErrReleaseLimit
+		}
+		res, err := tx.NewUpdate().Model((*Activation)(nil)).Set("released_at = now()").
+			Where("serial = ? AND computer_id = ? AND released_at IS NULL", serial, computerID).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("release: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+}

@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/license/client"
+)
+
+// Validation and release through the Go client: a signed answer with the
+// client's nonce (a replayed or tampered one is refused), seats used and
+// free, "not activated" elsewhere, "unknown" for a key keysmith did not
+// issue; a released seat can be taken by another computer, a few times.
+func TestValidationAndRelease(t *testing.T) {
+	s := newStack(t)
+	status, key := s.post(getKey, qlmQuery+"&is_quantity=2", orderForm(s.purchase(1), 1))
+	if status != http.StatusOK {
+		t.Fatalf("status %d: %s", status, key)
+	}
+	eventually(t, 20*time.Second, "the order saved", func() bool {
+		_, err := s.app.Store.FindOrderLine(t.Context(), "shareit", s.purchase(1), "1")
+		return err == nil
+	})
+	ctx := context.Background()
+	c := &client.Client{BaseURL: s.api.URL, Keys: s.ring}
+
+	lic, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-A"})
+	if err != nil || lic.Seat != 1 {
+		t.Fatalf("activate: %+v %v", lic, err)
+	}
+	v, err := c.Validate(ctx, key, "PC-A")
+	if err != nil || v.Status != "valid" || v.Seat != 1 || v.SeatsUsed != 1 || v.SeatsFree != 1 || v.Seats != 2 || v.Product != 1 {
+		t.Errorf("validate PC-A: %+v %v", v, err)
+	}
+	if v, err := c.Validate(ctx, key, "PC-B"); err != nil || v.Status != "not_activated" {
+		t.Errorf("validate PC-B: %+v %v", v, err)
+	}
+	forged, _ := license.GenerateSigningKey(1)
+	other, _ := license.Sign(forged, license.Claims{Product: 1, Major: 1, Seats: 5, Issued: time.Now(), Serial: 42})
+	if v, err := c.Validate(ctx, other, "PC-A"); err != nil || v.Status != "unknown" || v.Serial != "" {
+		t.Errorf("validate a forged key: %+v %v", v, err)
+	}
+
+	// A replayed answer (an old one, for another nonce) and a tampered one.
+	nonce := "nonce-0123456789abcdef"
+	status, body := s.postJSON("/v1/validate", `{"key": "`+key+`", "computer_id": "PC-A", "nonce": "`+nonce+`"}`)
+	var signed license.SignedAnswer
+	if status != http.StatusOK || json.Unmarshal([]byte(body), &signed) != nil {
+		t.Fatalf("validate: %d %s", status, body)
+	}
+	if _, err := client.CheckValidation(s.ring, signed, nonce, "PC-A"); err != nil {
+		t.Fatalf("the genuine answer: %v", err)
+	}
+	if _, err := client.CheckValidation(s.ring, signed, "a-later-nonce-0123456789", "PC-A"); !errors.Is(err, license.ErrReplayed) {
+		t.Errorf("a replayed answer: %v, want ErrReplayed", err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(signed.Answer)
+	raw[len(raw)/2] ^= 1
+	tampered := signed
+	tampered.Answer = base64.StdEncoding.EncodeToString(raw)
+	if _, err := client.CheckValidation(s.ring, tampered, nonce, "PC-A"); !errors.Is(err, license.ErrBadSignature) {
+		t.Errorf("a tampered answer: %v, want ErrBadSignature", err)
+	}
+	if status, body := s.postJSON("/v1/validate", `{"key": "`+key+`", "computer_id": "PC-A", "nonce": "short"}`); status != http.StatusBadRequest {
+		t.Errorf("short nonce: %d %s", status, body)
+	}
+
+	// Release, then the seat goes to another computer; the allowance is 3.
+	if _, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-B"}); err != nil {
+		t.Fatal(err)
+	}
+	var full *client.Error
+	if _, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-C"}); !errors.As(err, &full) || full.Status != http.StatusConflict {
+		t.Fatalf("a third computer on two seats: %v", err)
+	}
+	if err := c.Release(ctx, key, "PC-A"); err != nil {
+		t.Fatal(err)
+	}
+	if v, err := c.Validate(ctx, key, "PC-A"); err != nil || v.Status != "not_activated" || v.SeatsFree != 1 {
+		t.Errorf("after release: %+v %v", v, err)
+	}
+	if lic, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-C"}); err != nil || lic.Seat != 1 {
+		t.Errorf("PC-C after the release: %+v %v", lic, err)
+	}
+	var notHere *client.Error
+	if err := c.Release(ctx, key, "PC-A"); !errors.As(err, &notHere) || notHere.Status != http.StatusNotFound {
+		t.Errorf("releasing a seat not held: %v", err)
+	}
+	for _, pc := range []string{"PC-B", "PC-C"} {
+		if err := c.Release(ctx, key, pc); err != nil {
+			t.Fatalf("release %s: %v", pc, err)
+		}
+	}
+	if _, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-D"}); err != nil {
+		t.Fatal(err)
+	}
+	var limited *client.Error
+	if err := c.Release(ctx, key, "PC-D"); !errors.As(err, &limited) || limited.Status != http.StatusTooManyRequests {
+		t.Errorf("a fourth release in the period: %v, want 429", err)
+	}
+}
