@@ -103,3 +103,23 @@ func (a *Activities) RecordSupportAction(ctx context.Context, r SupportRecord) e
 	a.Metrics.SupportAction(r.Action)
 	return nil
 }
+
+// RevokeRequest revokes or restores an order line's keys.
+type RevokeRequest struct {
+	Line    string // order.Name of the line
+	Key     string // one key of the line; "" for all of them
+	Restore bool   // restore instead of revoke
+}
+
+// SetRevoked revokes or restores the keys and returns how many changed.
+func (a *Activities) SetRevoked(ctx context.Context, r RevokeRequest) (int, error) {
+	provider, purchaseID, runningNo, err := order.ParseName(r.Line)
+	if err != nil {
+		return 0, temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
+	}
+	n, err := a.Store.SetRevoked(ctx, provider, purchaseID, runningNo, r.Key, !r.Restore)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, temporal.NewNonRetryableApplicationError(fmt.Sprintf("no stored order line %s, or no such key in it", r.Line), "NotFound", nil)
+	}
+	return n, err
+}

@@ -79,6 +79,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Handle("/v1/validate", validate(d)).Methods(http.MethodPost)
 	r.Handle("/v1/release", release(d)).Methods(http.MethodPost)
 	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
+	r.Handle("/v1/admin/revoke", adminRevoke(d)).Methods(http.MethodPost)
 	r.Handle("/healthz", healthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", Readyz(d.Store, d.Temporal, d.Log)).Methods(http.MethodGet)
 	if d.MetricsHandler != nil {
@@ -188,7 +189,7 @@ func route(path string) string {
 		}
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys":
+	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys", "/v1/admin/revoke":
 		return path[1:]
 	}
 	return "other"

@@ -26,6 +26,10 @@ type Config struct {
 	// whose X-Forwarded-For entries are believed; from anyone else the
 	// header is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// AdminTokens may call the admin API (/v1/admin/...), each under its
+	// name (the actor on the record); only the SHA-256 of each token is
+	// kept (keysmith admin-token).
+	AdminTokens []AdminToken `yaml:"admin_tokens"`
 	// MaintenancePlanDays is the length of a maintenance plan bought with
 	// is_maintenance_plan=1 and no is_maintduration (QLM's
 	// maintenancePlanPeriodInDays, 365 by default).
@@ -64,6 +68,13 @@ type Provider struct {
 
 	allow      []netip.Prefix
 	dateLayout string
+}
+
+// AdminToken is an admin API caller: a name and the hex SHA-256 of its
+// token.
+type AdminToken struct {
+	Name   string `yaml:"name"`
+	SHA256 string `yaml:"sha256"`
 }
 
 // Credentials is a user with a bcrypt password hash.
@@ -149,6 +160,12 @@ func (c *Config) validate() error {
 			return fmt.Errorf("trusted_proxies: %w", err)
 		}
 		c.trusted = append(c.trusted, pfx)
+	}
+	for i, t := range c.AdminTokens {
+		if strings.TrimSpace(t.Name) == "" || len(t.SHA256) != 64 || strings.Trim(strings.ToLower(t.SHA256), "0123456789abcdef") != "" {
+			return fmt.Errorf("admin_tokens[%d]: a name and the 64 hex digits of the token's SHA-256 (keysmith admin-token)", i)
+		}
+		c.AdminTokens[i].SHA256 = strings.ToLower(t.SHA256)
 	}
 	switch {
 	case c.MaintenancePlanDays == 0:

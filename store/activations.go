@@ -153,3 +153,31 @@ func (s *Store) Release(ctx context.Context, serial, computerID string, limit in
 		return nil
 	})
 }
+
+// SetRevoked revokes (or restores) the keys of an order line: one key,
+// named by its text, or every key when key is "". It returns how many keys
+// it changed; ErrNotFound when the line, or the key in it, is not stored.
+func (s *Store) SetRevoked(ctx context.Context, provider, purchaseID, runningNo, key string, revoked bool) (int, error) {
+	row, err := s.FindOrderLine(ctx, provider, purchaseID, runningNo)
+	if err != nil {
+		return 0, err
+	}
+	q := s.db.NewUpdate().Model((*LicenseKey)(nil)).Where("order_id = ?", row.ID)
+	if revoked {
+		q = q.Set("revoked_at = COALESCE(revoked_at, now())")
+	} else {
+		q = q.Set("revoked_at = NULL")
+	}
+	if key != "" {
+		q = q.Where("upper(replace(replace(key, '-', ''), ' ', '')) = ?", normalizeKey(key))
+	}
+	res, err := q.Exec(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("revoke: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return 0, ErrNotFound
+	}
+	return int(n), nil
+}

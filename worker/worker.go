@@ -34,6 +34,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 	// and history say what it is.
 	w.RegisterWorkflowWithOptions(workflows.IssueLicense, workflow.RegisterOptions{Name: workflows.RenewLicense})
 	w.RegisterWorkflowWithOptions(workflows.ResendEmail, workflow.RegisterOptions{Name: workflows.ResendEmailWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.RevokeLicense, workflow.RegisterOptions{Name: workflows.RevokeLicenseWorkflow})
 	w.RegisterActivity(acts)
 	return w
 }

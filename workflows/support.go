@@ -1,11 +1,14 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
@@ -115,4 +118,78 @@ func checkResend(req ResendRequest) error {
 func recordSupport(ctx workflow.Context, r activities.SupportRecord) error {
 	var a *activities.Activities
 	return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, recordOptions), a.RecordSupportAction, r).Get(ctx, nil)
+}
+
+// RevokeLicenseWorkflow revokes (or restores) an order line's keys, on the
+// record and in the line's story (OrderLine): a refund or chargeback.
+const RevokeLicenseWorkflow = "RevokeLicense"
+
+// RevokeLicenseID is the workflow ID of a revocation request.
+func RevokeLicenseID(line, request string) string {
+	return RevokeLicenseWorkflow + ":" + line + "/" + request
+}
+
+// RevokeRequest is the input of RevokeLicense.
+type RevokeRequest struct {
+	Line    string // "shareit:123456-1"
+	Key     string // one key of the line; "" for every key
+	Restore bool   // restore revoked keys instead
+	// Actor is who asks, Reason why (refund, chargeback).
+	Actor, Reason string
+}
+
+// RevokeLicense marks the keys revoked (activation and validation refuse
+// them from then on; computer licenses learn it at their next check) or
+// restores them, and records who asked and why.
+func RevokeLicense(ctx workflow.Context, req RevokeRequest) (int, error) {
+	var a *activities.Activities
+	if strings.TrimSpace(req.Line) == "" || strings.TrimSpace(req.Actor) == "" {
+		return 0, temporal.NewNonRetryableApplicationError(`give the order line and who asks: {"Line": "shareit:123456-1", "Actor": "your name", "Reason": "refund"}`, "BadRequest", nil)
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, OrderLine.ValueSet(req.Line)); err != nil {
+		return 0, err
+	}
+	var n int
+	actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute, MaximumAttempts: 10},
+		Summary:             "mark the keys revoked or restored",
+	})
+	if err := workflow.ExecuteActivity(actx, a.SetRevoked, activities.RevokeRequest{Line: req.Line, Key: req.Key, Restore: req.Restore}).Get(ctx, &n); err != nil {
+		return 0, err
+	}
+	action := "revoke"
+	if req.Restore {
+		action = "restore"
+	}
+	rctx := workflow.WithActivityOptions(ctx, recordOptions)
+	if err := workflow.ExecuteActivity(rctx, a.RecordSupportAction, activities.SupportRecord{
+		Line: req.Line, Action: action, Actor: req.Actor, Reason: req.Reason,
+		RequestID: workflow.GetInfo(ctx).WorkflowExecution.ID,
+	}).Get(ctx, nil); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// Revoke runs RevokeLicense for req (the same request id is the same
+// revocation) and returns how many keys changed and the workflow's ID.
+func Revoke(ctx context.Context, c client.Client, taskQueue string, req RevokeRequest, request string) (int, string, error) {
+	id := RevokeLicenseID(req.Line, request)
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                taskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(OrderLine.ValueSet(req.Line)),
+		StaticSummary:            fmt.Sprintf("%s the keys of %s, asked by %s", map[bool]string{false: "revoke", true: "restore"}[req.Restore], req.Line, req.Actor),
+	}, RevokeLicenseWorkflow, req)
+	if err != nil {
+		return 0, id, fmt.Errorf("start %s: %w", id, err)
+	}
+	var n int
+	if err := run.Get(ctx, &n); err != nil {
+		return 0, id, err
+	}
+	return n, id, nil
 }

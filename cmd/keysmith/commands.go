@@ -3,6 +3,9 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -137,6 +140,12 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 		purchase = fs.String("purchase", "", "the storefront's order number (PURCHASE_ID)")
 		email = fs.String("email", "", "the buyer's email address")
 		key = fs.String("key", "", "a license key")
+	case "revoke", "restore":
+		line = fs.String("line", "", "the order line, as find prints it: shareit:123456-1")
+		key = fs.String("key", "", "one key of the line (default: every key)")
+		actor = fs.String("actor", os.Getenv("USER"), "who asks (your name)")
+		reason = fs.String("reason", "", "why (refund, chargeback)")
+		request = fs.String("request", "", "the request's id: the same id is the same revocation (default: a new one)")
 	case "resend":
 		line = fs.String("line", "", "the order line, as find prints it: shareit:123456-1")
 		to = fs.String("to", "", "a corrected address (default: the one on record)")
@@ -160,6 +169,18 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		return a.Find(ctx, stdout, *purchase, *email, *key)
 	}
+	if sub == "revoke" || sub == "restore" {
+		if *request == "" {
+			*request = strings.ToLower(rand.Text()[:12])
+		}
+		n, id, err := workflows.Revoke(ctx, a.Temporal, a.Env.TaskQueue, workflows.RevokeRequest{
+			Line: *line, Key: *key, Restore: sub == "restore", Actor: *actor, Reason: *reason}, *request)
+		if err != nil {
+			return fmt.Errorf("support %s: %w", sub, err)
+		}
+		fmt.Fprintf(stdout, "%sd %d key(s) of %s\nhistory: %s\n", sub, n, *line, a.WorkflowURL(id))
+		return nil
+	}
 	res, id, err := a.Resend(ctx, workflows.ResendRequest{Line: *line, To: *to, Actor: *actor, Reason: *reason}, *request)
 	if err != nil {
 		return fmt.Errorf("support resend: %w", err)
@@ -179,6 +200,19 @@ func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	defer a.Close()
 	return a.Audit(ctx, stdout, args[0])
+}
+
+// runAdminToken makes a token for the admin API and prints it with the
+// line for keysmith.yaml, which keeps only its SHA-256.
+func runAdminToken(args []string, stdout io.Writer) error {
+	if len(args) != 1 || strings.TrimSpace(args[0]) == "" {
+		return errUsage
+	}
+	token := rand.Text() + rand.Text()
+	sum := sha256.Sum256([]byte(token))
+	fmt.Fprintf(stdout, "token (give it to %s, keep it secret; it is not stored): %s\nfor keysmith.yaml:\nadmin_tokens:\n  - {name: %q, sha256: %s}\n",
+		args[0], token, args[0], hex.EncodeToString(sum[:]))
+	return nil
 }
 
 func runVerify(args []string, stdout io.Writer) error {

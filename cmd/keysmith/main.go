@@ -24,6 +24,8 @@ commands:
   support        find an order line or resend its email, on the record:
                    keysmith support find -purchase ID | -email ADDR | -key KEY
                    keysmith support resend -line shareit:123456-1 [-to ADDR] -actor NAME -reason WHY
+                   keysmith support revoke|restore -line shareit:123456-1 [-key KEY] -actor NAME -reason WHY
+  admin-token    make a token for the admin API:  keysmith admin-token NAME
   audit          print an order line's story from Temporal, decoded:  keysmith audit shareit:123456-1
   migrate        apply database migrations
   keygen         create a signing key pair:  keysmith keygen -dir DIR -id N
@@ -67,6 +69,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return runCodecKey(args, stdout)
 	case "support":
 		return runSupport(ctx, args, stdout)
+	case "admin-token":
+		return runAdminToken(args, stdout)
 	case "audit":
 		return runAudit(ctx, args, stdout)
 	case "migrate":

@@ -53,6 +53,8 @@ products:
     name: Single Tool
     major: 3
     minor: 1
+admin_tokens:
+  - {name: "Rita Refunds", sha256: "b98c9b93bcac5ddbf030a130b46430d0cac4e591c55b0c65072eebb9c4739985"}
 mail:
   from: "Demo Vendor <keys@vendor.example>"
   template_names: {"1. New Order": default}
@@ -72,6 +74,9 @@ func Config() (*config.Config, error) {
 	}
 	return config.Parse(fmt.Appendf(nil, configYAML, hash))
 }
+
+// AdminToken is the admin API token of the tests (named "Rita Refunds").
+const AdminToken = "admin-token-for-tests"
 
 // CodecKeys is the payload codec key of the tests and of the histories they
 // record for the replay test: a test key, public by design.
