@@ -45,6 +45,9 @@ type Deps struct {
 	// 3 per 30 days).
 	ReleaseLimit  int
 	ReleasePeriod time.Duration
+	// RatePerAddress and RatePerKey bound the public /v1 requests a
+	// minute (defaults 300 per address, 60 per key).
+	RatePerAddress, RatePerKey int
 }
 
 func (d Deps) releaseLimit() int { return cmp.Or(d.ReleaseLimit, 3) }
@@ -75,9 +78,10 @@ func NewHandler(d Deps) http.Handler {
 	for _, method := range qlmMethods {
 		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
 	}
-	r.Handle("/v1/activate", activate(d)).Methods(http.MethodPost)
-	r.Handle("/v1/validate", validate(d)).Methods(http.MethodPost)
-	r.Handle("/v1/release", release(d)).Methods(http.MethodPost)
+	g := newGuard(auth, d.RatePerAddress, d.RatePerKey)
+	r.Handle("/v1/activate", activate(d, g)).Methods(http.MethodPost)
+	r.Handle("/v1/validate", validate(d, g)).Methods(http.MethodPost)
+	r.Handle("/v1/release", release(d, g)).Methods(http.MethodPost)
 	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
 	r.Handle("/v1/admin/revoke", adminRevoke(d)).Methods(http.MethodPost)
 	r.Handle("/healthz", healthz()).Methods(http.MethodGet)

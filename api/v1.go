@@ -42,7 +42,7 @@ type errorBody struct {
 // computer license. The same computer again gets its seat back and uses
 // none. An unknown key, a forged one and one of another product all answer
 // "unknown key", so the answer tells nothing about keys that exist.
-func activate(d Deps) http.Handler {
+func activate(d Deps, g *guard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ActivateRequest
 		if !readJSON(w, r, &req) {
@@ -58,6 +58,9 @@ func activate(d Deps) http.Handler {
 			return
 		case len(req.ComputerName) > 256 || len(req.AppVersion) > 64:
 			writeJSON(w, http.StatusBadRequest, errorBody{"computer_name (256 bytes) or app_version (64 bytes) too long"})
+			return
+		}
+		if !g.admit(w, r, req.Key) {
 			return
 		}
 		if d.Signer == nil {
@@ -161,7 +164,7 @@ func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey
 // validate answers, signed and with the client's nonce, whether a key is
 // good on this computer now: valid, revoked, expired, not activated here
 // or unknown (which is all an unknown, forged or other product's key gets).
-func validate(d Deps) http.Handler {
+func validate(d Deps, g *guard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ValidateRequest
 		if !readJSON(w, r, &req) {
@@ -176,6 +179,9 @@ func validate(d Deps) http.Handler {
 			return
 		case len(req.Nonce) < 16 || len(req.Nonce) > 128:
 			writeJSON(w, http.StatusBadRequest, errorBody{"nonce: 16 to 128 bytes, new for every request"})
+			return
+		}
+		if !g.admit(w, r, req.Key) {
 			return
 		}
 		if d.Signer == nil {
@@ -231,7 +237,7 @@ func validate(d Deps) http.Handler {
 
 // release frees the seat a computer holds (a buyer moving to a new
 // computer), at most Deps.ReleaseLimit times per key and period.
-func release(d Deps) http.Handler {
+func release(d Deps, g *guard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ReleaseRequest
 		if !readJSON(w, r, &req) {
@@ -239,6 +245,9 @@ func release(d Deps) http.Handler {
 		}
 		if strings.TrimSpace(req.Key) == "" || req.ComputerID == "" {
 			writeJSON(w, http.StatusBadRequest, errorBody{"key and computer_id: required"})
+			return
+		}
+		if !g.admit(w, r, req.Key) {
 			return
 		}
 		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

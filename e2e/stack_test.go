@@ -144,6 +144,10 @@ func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *sta
 		ResendAPIKey:  rs.APIKey,
 		ResendBaseURL: rs.URL(),
 		TaskQueue:     "e2e-" + id,
+		// The seat race sends 100 activations of one key at once; the
+		// limits have a test of their own.
+		RatePerAddress: 10_000,
+		RatePerKey:     10_000,
 	}, cfg, db.DB, c, client.DefaultNamespace, tel, cdc)
 	if err != nil {
 		t.Fatal(err)

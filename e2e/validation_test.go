@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,5 +105,41 @@ func TestValidationAndRelease(t *testing.T) {
 	var limited *client.Error
 	if err := c.Release(ctx, key, "PC-D"); !errors.As(err, &limited) || limited.Status != http.StatusTooManyRequests {
 		t.Errorf("a fourth release in the period: %v, want 429", err)
+	}
+}
+
+// The public routes' limits: past the per-key allowance a key gets 429
+// with Retry-After, while another key from the same address still passes;
+// past the per-address allowance the address gets 429 whatever the key.
+func TestPublicRateLimits(t *testing.T) {
+	s := newStack(t)
+	s.app.Env.RatePerKey, s.app.Env.RatePerAddress = 5, 12
+	s.restartAPI()
+	body := func(key string) string {
+		return `{"key": "` + key + `", "computer_id": "PC-A", "nonce": "nonce-0123456789abcdef"}`
+	}
+	for i := range 5 {
+		if status, out := s.postJSON("/v1/validate", body("KEY-ONE")); status != http.StatusOK {
+			t.Fatalf("call %d: %d %s", i, status, out)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, s.api.URL+"/v1/validate", strings.NewReader(body("KEY-ONE")))
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("the sixth call for one key: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	statuses := map[int]int{}
+	for i := range 10 {
+		status, _ := s.postJSON("/v1/validate", body(fmt.Sprintf("KEY-%d", i)))
+		statuses[status]++
+	}
+	// 12 a minute for the address: 5 + 1 refused above, then 6 more pass.
+	if statuses[http.StatusOK] != 6 || statuses[http.StatusTooManyRequests] != 4 {
+		t.Errorf("other keys from the same address: %v, want 6 answered and 4 refused", statuses)
 	}
 }

@@ -62,6 +62,10 @@ type Env struct {
 	CodecListen  string   `env:"KEYSMITH_CODEC_LISTEN" envDefault:":8081"`
 	CodecToken   string   `env:"KEYSMITH_CODEC_TOKEN"`
 	CodecOrigins []string `env:"KEYSMITH_CODEC_ORIGINS" envSeparator:","`
+	// Requests a minute on the public /v1 routes, per caller address and
+	// per key.
+	RatePerAddress int `env:"KEYSMITH_RATE_PER_ADDRESS" envDefault:"300"`
+	RatePerKey     int `env:"KEYSMITH_RATE_PER_KEY" envDefault:"60"`
 	// UIURL is the Temporal UI, for links to workflows.
 	UIURL string `env:"KEYSMITH_UI_URL" envDefault:"http://localhost:8233"`
 	// CodecTrustOrigins lets the UI at CodecOrigins in without the token.
@@ -256,6 +260,8 @@ func (a *App) Handler() http.Handler {
 		MetricsHandler: a.Telemetry.MetricsHandler(),
 		Signer:         a.signer,
 		Keyring:        a.keyring,
+		RatePerAddress: a.Env.RatePerAddress,
+		RatePerKey:     a.Env.RatePerKey,
 	})
 }
 
