@@ -208,18 +208,13 @@ func validate(d Deps, g *guard) http.Handler {
 			if !c.Maintenance.IsZero() {
 				v.Maintenance = c.Maintenance.Format(time.DateOnly)
 			}
-			held, err := d.Store.Activations(ctx, k.state.Serial)
+			used, seat, err := d.Store.Seats(ctx, k.state.Serial, req.ComputerID)
 			if err != nil {
-				d.Log.Error("Validate: activations", "error", err)
+				d.Log.Error("Validate: seats", "error", err)
 				writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
 				return
 			}
-			v.SeatsUsed, v.SeatsFree = len(held), max(int(c.Seats)-len(held), 0)
-			for _, h := range held {
-				if h.ComputerID == req.ComputerID {
-					v.Seat = h.Seat
-				}
-			}
+			v.SeatsUsed, v.SeatsFree, v.Seat = used, max(int(c.Seats)-used, 0), seat
 			if v.Status == statusValid && v.Seat == 0 {
 				v.Status = statusNotActivated
 			}

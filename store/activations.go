@@ -37,28 +37,47 @@ func (s *Store) Activate(ctx context.Context, a *Activation, seats int) (reused 
 		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(hashtextextended(?, 0))", "activation/"+a.Serial); err != nil {
 			return fmt.Errorf("lock key: %w", err)
 		}
-		var held []Activation
-		if err := tx.NewSelect().Model(&held).Where("serial = ? AND released_at IS NULL", a.Serial).Order("seat").Scan(ctx); err != nil {
+		var held Activation
+		err := tx.NewSelect().Model(&held).Where("serial = ? AND computer_id = ? AND released_at IS NULL", a.Serial, a.ComputerID).Scan(ctx)
+		if err == nil {
+			*a, reused = held, true
+			return nil
+		} else if !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("this computer's seat: %w", err)
+		}
+		var used struct{ N, Max int }
+		if err := tx.NewSelect().Model((*Activation)(nil)).ColumnExpr("count(*) AS n, COALESCE(max(seat), 0) AS max").
+			Where("serial = ? AND released_at IS NULL", a.Serial).Scan(ctx, &used); err != nil {
 			return fmt.Errorf("seats in use: %w", err)
 		}
-		taken := map[int]bool{}
-		for _, h := range held {
-			if h.ComputerID == a.ComputerID {
-				*a, reused = h, true
-				return nil
-			}
-			taken[h.Seat] = true
+		if used.N >= seats {
+			return ErrNoSeat
 		}
-		for seat := 1; seat <= seats; seat++ {
-			if !taken[seat] {
-				a.Seat = seat
-				_, err := tx.NewInsert().Model(a).Returning("id, activated_at").Exec(ctx)
-				return err
+		a.Seat = used.Max + 1
+		if used.N < used.Max || used.Max >= seats {
+			// A seat below the highest was released: take the lowest free.
+			if err := tx.NewRaw(`SELECT s FROM generate_series(1, ?::int) AS s
+				WHERE NOT EXISTS (SELECT 1 FROM activations WHERE serial = ? AND seat = s AND released_at IS NULL)
+				ORDER BY s LIMIT 1`, seats, a.Serial).Scan(ctx, &a.Seat); err != nil {
+				return fmt.Errorf("free seat: %w", err)
 			}
 		}
-		return ErrNoSeat
+		_, err = tx.NewInsert().Model(a).Returning("id, activated_at").Exec(ctx)
+		return err
 	})
 	return reused, err
+}
+
+// Seats tells how many seats of a key are held, and which one computer
+// holds (0: none).
+func (s *Store) Seats(ctx context.Context, serial, computerID string) (used, seat int, err error) {
+	err = s.db.NewSelect().Model((*Activation)(nil)).
+		ColumnExpr("count(*), COALESCE(max(seat) FILTER (WHERE computer_id = ?), 0)", computerID).
+		Where("serial = ? AND released_at IS NULL", serial).Scan(ctx, &used, &seat)
+	if err != nil {
+		return 0, 0, fmt.Errorf("seats: %w", err)
+	}
+	return used, seat, nil
 }
 
 // Activations lists the computers holding seats of a key, by seat.

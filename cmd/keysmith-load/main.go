@@ -52,6 +52,7 @@ func main() {
 	conc := flag.String("c", "1,8", "concurrencies, comma-separated")
 	inMemory := flag.Bool("in-memory", false, "run Temporal in memory instead of file-backed as make run does")
 	noCodec := flag.Bool("no-codec", false, "leave payloads in clear, to measure what the codec costs")
+	apiOnly := flag.Bool("api", false, "measure /v1/activate and /v1/validate (beside the repeat-order floor) instead of orders")
 	flag.Parse()
 	var cs []int
 	for _, s := range strings.Split(*conc, ",") {
@@ -62,7 +63,7 @@ func main() {
 		}
 		cs = append(cs, c)
 	}
-	if err := run(context.Background(), *n, cs, *inMemory, !*noCodec, os.Stdout); err != nil {
+	if err := run(context.Background(), *n, cs, *inMemory, !*noCodec, *apiOnly, os.Stdout); err != nil {
 		fmt.Fprintln(os.Stderr, "keysmith-load:", err)
 		os.Exit(1)
 	}
@@ -74,7 +75,7 @@ const password = "load-test-password"
 // on: $KEYSMITH_LOAD_DATABASE_URL or the local server.
 var serverURL = cmp.Or(os.Getenv("KEYSMITH_LOAD_DATABASE_URL"), "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable")
 
-func run(ctx context.Context, n int, concurrencies []int, inMemory, encrypt bool, out io.Writer) error {
+func run(ctx context.Context, n int, concurrencies []int, inMemory, encrypt, apiOnly bool, out io.Writer) error {
 	tmp, err := os.MkdirTemp("", "keysmith-load")
 	if err != nil {
 		return err
@@ -145,6 +146,9 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory, encrypt bool
 	}
 
 	store := a.Store
+	if apiOnly {
+		return benchAPI(ctx, out, httpc, base, store, n, concurrencies)
+	}
 	fmt.Fprintf(out, "keysmith-load: n=%d per run, Temporal %s, payloads %s, %d cores\n\n", n,
 		map[bool]string{true: "in memory", false: "file-backed (WAL)"}[inMemory],
 		map[bool]string{true: "encrypted (AES-256-GCM codec)", false: "in clear"}[encrypt], runtime.NumCPU())
@@ -164,6 +168,53 @@ func run(ctx context.Context, n int, concurrencies []int, inMemory, encrypt bool
 		rep := measure(n, c, func(i int) error { return keysmithCall(ctx, httpc, base, fmt.Sprintf("%sk%d", prefix, i)) })
 		fmt.Fprintln(out, rep.row("keysmith repeat (from Postgres)", c))
 		fmt.Fprintf(out, "| (orders saved %.1fs after the last key) | %d | | | | | | |\n", time.Since(drain).Seconds(), c)
+	}
+	return nil
+}
+
+// benchAPI measures the applications' calls: activation of distinct
+// computers on one key with a million seats, validation of activated ones,
+// and, as the floor, the storefront's repeat of an order (Postgres only).
+func benchAPI(ctx context.Context, out io.Writer, c *http.Client, base string, st *store.Store, n int, concurrencies []int) error {
+	const purchase = "api-seats"
+	key, err := keysmithKey(ctx, c, base, purchase, "&is_quantity=1000000")
+	if err != nil {
+		return err
+	}
+	if err := waitSaved(ctx, st, purchase, 1); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "keysmith-load -api: n=%d per run, one key with 1,000,000 seats, %d cores\n\n", n, runtime.NumCPU())
+	fmt.Fprintf(out, "| run | c | requests/s | p50 ms | p90 ms | p99 ms | max ms | errors |\n|---|---|---|---|---|---|---|---|\n")
+	for _, conc := range concurrencies {
+		act := measure(n, conc, func(i int) error {
+			return jsonCall(ctx, c, base+"/v1/activate", fmt.Sprintf(`{"key": %q, "computer_id": "c%d-pc%d"}`, key, conc, i))
+		})
+		fmt.Fprintln(out, act.row("activate (new computer)", conc))
+		val := measure(n, conc, func(i int) error {
+			return jsonCall(ctx, c, base+"/v1/validate", fmt.Sprintf(`{"key": %q, "computer_id": "c%d-pc%d", "nonce": "nonce-%016d"}`, key, conc, i, i))
+		})
+		fmt.Fprintln(out, val.row("validate (signed answer)", conc))
+		rep := measure(n, conc, func(int) error { return keysmithCall(ctx, c, base, purchase) })
+		fmt.Fprintln(out, rep.row("floor: repeat order (Postgres)", conc))
+	}
+	return nil
+}
+
+func jsonCall(ctx context.Context, c *http.Client, url, body string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%d %s", resp.StatusCode, b)
 	}
 	return nil
 }
@@ -224,6 +275,9 @@ mail: {from: "Load <load@vendor.example>"}
 		KeyTimeout: 30 * time.Second,
 		Outbox:     filepath.Join(dir, "outbox"),
 		TaskQueue:  workflows.TaskQueue,
+		// The benchmark is the only caller: no limits to measure.
+		RatePerAddress: 1 << 30,
+		RatePerKey:     1 << 30,
 	}, cfg, db, c, client.DefaultNamespace, tel, nil)
 	if err != nil {
 		c.Close()
@@ -236,22 +290,29 @@ mail: {from: "Load <load@vendor.example>"}
 const query = "/qlmservice.asmx/GetActivationKey?is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:1&is_user=shareit&is_pwd=" + password
 
 func keysmithCall(ctx context.Context, c *http.Client, base, purchase string) error {
+	_, err := keysmithKey(ctx, c, base, purchase, "")
+	return err
+}
+
+// keysmithKey calls as ShareIt does for one order line and returns the key;
+// extraQuery adds QLM arguments to the URL.
+func keysmithKey(ctx context.Context, c *http.Client, base, purchase, extraQuery string) (string, error) {
 	body := "PURCHASE_ID=" + purchase + "&RUNNING_NO=1&QUANTITY=1&ENCODING=UTF8&FIRSTNAME=Load&LASTNAME=Tester&EMAIL=" + purchase + "%40example.com"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+query, strings.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+query+extraQuery, strings.NewReader(body))
 	if err != nil {
-		return err
+		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := c.Do(req)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
+		return "", fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
-	return nil
+	return strings.TrimSpace(string(b)), nil
 }
 
 // Bare is the baseline: a workflow whose update answers at once.
