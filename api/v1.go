@@ -153,7 +153,7 @@ func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey
 	claims.Expires = st.Expires // a renewal extends the key
 	k := knownKey{status: statusValid, claims: claims, state: st}
 	switch {
-	case st.Revoked:
+	case st.Revoked, d.Config.Retired(claims.KeyID): // a retired signing key's keys are revoked
 		k.status = statusRevoked
 	case claims.Expired(now):
 		k.status = statusExpired
@@ -275,6 +275,8 @@ type PublicKey struct {
 	ID        uint16 `json:"id"`
 	Algorithm string `json:"algorithm"`  // Ed25519
 	PublicKey string `json:"public_key"` // base64 of the 32-byte key
+	// Retired: no longer trusted (compromised); what it signed is revoked.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // publicKeys lists the public keys that verify keys and computer licenses.
@@ -282,7 +284,8 @@ func publicKeys(d Deps) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var keys []PublicKey
 		for _, id := range slices.Sorted(maps.Keys(d.Keyring)) {
-			keys = append(keys, PublicKey{ID: id, Algorithm: "Ed25519", PublicKey: base64.StdEncoding.EncodeToString(d.Keyring[id])})
+			keys = append(keys, PublicKey{ID: id, Algorithm: "Ed25519", PublicKey: base64.StdEncoding.EncodeToString(d.Keyring[id]),
+				Retired: d.Config.Retired(id)})
 		}
 		writeJSON(w, http.StatusOK, map[string][]PublicKey{"keys": keys})
 	})

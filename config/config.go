@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -30,6 +31,9 @@ type Config struct {
 	// name (the actor on the record); only the SHA-256 of each token is
 	// kept (keysmith admin-token).
 	AdminTokens []AdminToken `yaml:"admin_tokens"`
+	// RetiredKeys are signing key ids no longer trusted (a compromised
+	// key): keys they signed are reported revoked, and the next key signs.
+	RetiredKeys []uint16 `yaml:"retired_keys"`
 	// MaintenancePlanDays is the length of a maintenance plan bought with
 	// is_maintenance_plan=1 and no is_maintduration (QLM's
 	// maintenancePlanPeriodInDays, 365 by default).
@@ -269,6 +273,9 @@ func (p *Provider) UTF8() bool { return p.Encoding == "utf-8" }
 
 // DateLayout is the Go layout of DateFormat, "" when not set.
 func (p *Provider) DateLayout() string { return p.dateLayout }
+
+// Retired reports whether the signing key with this id is retired.
+func (c *Config) Retired(id uint16) bool { return slices.Contains(c.RetiredKeys, id) }
 
 // TrustsProxy reports whether addr is a trusted reverse proxy.
 func (c *Config) TrustsProxy(addr netip.Addr) bool {

@@ -94,3 +94,28 @@ func TestSignComputerRefuses(t *testing.T) {
 		}
 	}
 }
+
+// A retired key stays in the ring (its keys are recognized) but signs
+// nothing more: the next highest key does.
+func TestLoadDirRetiring(t *testing.T) {
+	dir := t.TempDir()
+	for _, id := range []uint16{1, 2, 3} {
+		k, err := license.GenerateSigningKey(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := license.WriteKeyPair(dir, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signer, ring, err := license.LoadDirRetiring(dir, func(id uint16) bool { return id == 3 })
+	if err != nil || signer == nil || signer.ID != 2 || len(ring) != 3 {
+		t.Fatalf("LoadDirRetiring = %v, %d keys, %v; want signer 2 and all three keys", signer, len(ring), err)
+	}
+	if signer, _, _ := license.LoadDir(dir); signer.ID != 3 {
+		t.Errorf("LoadDir's signer = %d, want 3", signer.ID)
+	}
+	if signer, _, _ := license.LoadDirRetiring(dir, func(uint16) bool { return true }); signer != nil {
+		t.Errorf("every key retired, yet signer %d", signer.ID)
+	}
+}

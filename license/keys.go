@@ -151,6 +151,13 @@ func decodePEM(data []byte, typ string) (uint16, []byte, error) {
 // and in the apps, so that the license keys they signed still verify. The
 // old private keys can be removed.
 func LoadDir(dir string) (signer *SigningKey, ring Keyring, err error) {
+	return LoadDirRetiring(dir, nil)
+}
+
+// LoadDirRetiring is LoadDir whose signer is the highest-id private key
+// that retired does not name (a compromised key stays in the ring, so
+// that its keys can be recognized, but signs nothing more).
+func LoadDirRetiring(dir string, retired func(id uint16) bool) (signer *SigningKey, ring Keyring, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("license: %w", err)
@@ -169,7 +176,7 @@ func LoadDir(dir string) (signer *SigningKey, ring Keyring, err error) {
 			return nil, nil, fmt.Errorf("license: %s: another key has id %d", path, id)
 		}
 		ring[id] = pub
-		if priv != nil && (signer == nil || priv.ID > signer.ID) {
+		if priv != nil && (retired == nil || !retired(priv.ID)) && (signer == nil || priv.ID > signer.ID) {
 			signer = priv
 		}
 	}

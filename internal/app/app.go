@@ -187,7 +187,7 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 	}
 	// The API signs computer licenses when it can read a signing key; the
 	// worker always needs one (Activities).
-	signer, ring, _ := license.LoadDir(e.KeysDir)
+	signer, ring, _ := license.LoadDirRetiring(e.KeysDir, cfg.Retired)
 	return &App{
 		signer:    signer,
 		keyring:   ring,
@@ -300,12 +300,12 @@ func serveUntil(ctx context.Context, srv *http.Server) error {
 
 // Activities builds the activities with the signing key and the mailer.
 func (a *App) Activities() (*activities.Activities, error) {
-	signer, _, err := license.LoadDir(a.Env.KeysDir)
+	signer, _, err := license.LoadDirRetiring(a.Env.KeysDir, a.Config.Retired)
 	if err != nil {
 		return nil, fmt.Errorf("signing keys: %w", err)
 	}
 	if signer == nil {
-		return nil, fmt.Errorf("no signing key in %s: create one with `keysmith keygen -dir %s`", a.Env.KeysDir, a.Env.KeysDir)
+		return nil, fmt.Errorf("no signing key in %s that is not retired: create one with `keysmith keygen -dir %s -id N`", a.Env.KeysDir, a.Env.KeysDir)
 	}
 	var sender mail.Sender = mail.Outbox{Dir: a.Env.Outbox}
 	if a.Env.ResendAPIKey != "" {
