@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -21,17 +22,10 @@ import (
 // license verifies offline with the published public key.
 func TestActivationSeatRace(t *testing.T) {
 	s := newStack(t)
-	status, key := s.post(getKey, qlmQuery+"&is_quantity=5", orderForm(s.purchase(1), 1))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, key)
-	}
+	key := s.savedKey(5)
 	if c, err := s.ring.Verify(key); err != nil || c.Seats != 5 {
 		t.Fatalf("claims %+v, %v", c, err)
 	}
-	eventually(t, 20*time.Second, "the order saved", func() bool {
-		_, err := s.app.Store.FindOrderLine(t.Context(), "shareit", s.purchase(1), "1")
-		return err == nil
-	})
 
 	var mu sync.Mutex
 	statuses := map[int]int{}
@@ -110,6 +104,21 @@ func TestActivationSeatRace(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", tc.body[:min(40, len(tc.body))], status, body, tc.want)
 		}
 	}
+}
+
+// savedKey orders purchase 1 with one key of the given seats and waits
+// until the order is in Postgres, where activation looks keys up.
+func (s *stack) savedKey(seats int) string {
+	s.t.Helper()
+	status, key := s.post(getKey, qlmQuery+fmt.Sprintf("&is_quantity=%d", seats), orderForm(s.purchase(1), 1))
+	if status != http.StatusOK {
+		s.t.Fatalf("status %d: %s", status, key)
+	}
+	eventually(s.t, 20*time.Second, "the order saved", func() bool {
+		_, err := s.app.Store.FindOrderLine(context.Background(), "shareit", s.purchase(1), "1")
+		return err == nil
+	})
+	return key
 }
 
 func (s *stack) activate(req api.ActivateRequest) (int, []byte) {

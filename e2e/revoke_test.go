@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license/client"
@@ -21,15 +20,8 @@ import (
 // licenses learn it at their next check). Restoring undoes it.
 func TestRevocation(t *testing.T) {
 	s := newStack(t)
-	status, key := s.post(getKey, qlmQuery+"&is_quantity=2", orderForm(s.purchase(1), 1))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, key)
-	}
+	key := s.savedKey(2)
 	line := order.Name("shareit", s.purchase(1), "1")
-	eventually(t, 20*time.Second, "the order saved", func() bool {
-		_, err := s.app.Store.FindOrderLine(t.Context(), "shareit", s.purchase(1), "1")
-		return err == nil
-	})
 	ctx := context.Background()
 	c := &client.Client{BaseURL: s.api.URL, Keys: s.ring}
 	if _, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-A"}); err != nil {

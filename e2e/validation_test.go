@@ -21,14 +21,7 @@ import (
 // issue; a released seat can be taken by another computer, a few times.
 func TestValidationAndRelease(t *testing.T) {
 	s := newStack(t)
-	status, key := s.post(getKey, qlmQuery+"&is_quantity=2", orderForm(s.purchase(1), 1))
-	if status != http.StatusOK {
-		t.Fatalf("status %d: %s", status, key)
-	}
-	eventually(t, 20*time.Second, "the order saved", func() bool {
-		_, err := s.app.Store.FindOrderLine(t.Context(), "shareit", s.purchase(1), "1")
-		return err == nil
-	})
+	key := s.savedKey(2)
 	ctx := context.Background()
 	c := &client.Client{BaseURL: s.api.URL, Keys: s.ring}
 

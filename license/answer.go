@@ -40,12 +40,8 @@ func (r Keyring) VerifyAnswer(a SignedAnswer) ([]byte, error) {
 	if err != nil || len(sig) != ed25519.SignatureSize {
 		return nil, fmt.Errorf("%w: bad signature encoding", ErrMalformed)
 	}
-	pub, ok := r[a.KeyID]
-	if !ok || len(pub) != ed25519.PublicKeySize {
-		return nil, fmt.Errorf("%w: key id %d", ErrUnknownKey, a.KeyID)
-	}
-	if !ed25519.Verify(pub, answerMessage(answer), sig) {
-		return nil, ErrBadSignature
+	if err := r.verify(a.KeyID, answerMessage(answer), sig); err != nil {
+		return nil, err
 	}
 	return answer, nil
 }

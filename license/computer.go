@@ -114,15 +114,8 @@ func (r Keyring) VerifyComputer(s string) (ComputerLicense, error) {
 		return ComputerLicense{}, fmt.Errorf("%w: bad seat, computer id or dates", ErrMalformed)
 	}
 	c.Issued, c.CheckBy = dayDate(issued), dayDate(checkBy)
-	pub, ok := r[key.KeyID]
-	if !ok {
-		return ComputerLicense{}, fmt.Errorf("%w: key id %d", ErrUnknownKey, key.KeyID)
-	}
-	if len(pub) != ed25519.PublicKeySize {
-		return ComputerLicense{}, fmt.Errorf("%w: key id %d has an invalid public key", ErrUnknownKey, key.KeyID)
-	}
-	if !ed25519.Verify(pub, payload, sig) {
-		return ComputerLicense{}, ErrBadSignature
+	if err := r.verify(key.KeyID, payload, sig); err != nil {
+		return ComputerLicense{}, err
 	}
 	return c, nil
 }

@@ -225,18 +225,26 @@ func (r Keyring) Verify(key string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	pub, ok := r[c.KeyID]
+	if err := r.verify(c.KeyID, payload, sig); err != nil {
+		return Claims{}, err
+	}
+	return c, nil
+}
+
+// verify checks sig over message with the public key of id.
+func (r Keyring) verify(id uint16, message, sig []byte) error {
+	pub, ok := r[id]
 	if !ok {
-		return Claims{}, fmt.Errorf("%w: key id %d", ErrUnknownKey, c.KeyID)
+		return fmt.Errorf("%w: key id %d", ErrUnknownKey, id)
 	}
 	if len(pub) != ed25519.PublicKeySize {
 		// ed25519.Verify would panic; a broken entry can verify nothing.
-		return Claims{}, fmt.Errorf("%w: key id %d has an invalid public key", ErrUnknownKey, c.KeyID)
+		return fmt.Errorf("%w: key id %d has an invalid public key", ErrUnknownKey, id)
 	}
-	if !ed25519.Verify(pub, payload, sig) {
-		return Claims{}, ErrBadSignature
+	if !ed25519.Verify(pub, message, sig) {
+		return ErrBadSignature
 	}
-	return c, nil
+	return nil
 }
 
 func (c Claims) marshal(keyID uint16) ([]byte, error) {
