@@ -55,6 +55,19 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
 	}
 	keys := make([]order.Key, line.KeyCount)
+	if line.KeyFormat == "short" {
+		// The same text for the original and its renewals: the server
+		// keeps the claims, and a renewal's later expiry.
+		name := line.ID()
+		if line.Renews != nil {
+			name = line.Renews.Name()
+		}
+		for i := range keys {
+			k, serial := license.ShortKey(*a.Signer, name, i+1)
+			keys[i] = order.Key{Key: k, Serial: fmt.Sprintf("%016x", serial), Seats: line.Seats}
+		}
+		return keys, nil
+	}
 	for i := range keys {
 		serial, err := keySerial(line, i)
 		if err != nil {

@@ -153,6 +153,9 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 	if a.ProductName != "" {
 		line.Product.Name = a.ProductName // QLM's mapping names the product for the email
 	}
+	if prod.KeyFormat == "short" {
+		line.KeyFormat = "short"
+	}
 	switch {
 	case a.MaintenancePlan && a.MaintDuration > 0:
 		line.MaintenanceInDays = a.MaintDuration

@@ -192,6 +192,7 @@ func renewedLine(ctx context.Context, d Deps, row *store.OrderRow, line order.Li
 		KeyCount:    len(row.Keys),
 		Seats:       seats,
 		Model:       row.LicenseModel,
+		KeyFormat:   line.KeyFormat,
 		Expires:     expires,
 		Maintenance: maintenance,
 		Customer:    line.Customer,

@@ -9,11 +9,13 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
+	"github.com/keysmith/keysmith/shareit"
 	"github.com/keysmith/keysmith/store"
 )
 
@@ -139,9 +141,15 @@ type knownKey struct {
 // verify or that keysmith did not issue is statusUnknown, whatever the
 // reason; err is the database's.
 func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey, error) {
-	claims, err := d.Keyring.Verify(key)
-	if err != nil {
-		return knownKey{status: statusUnknown}, nil
+	short, isShort := license.IsShortKey(key)
+	var claims license.Claims
+	if isShort {
+		key = short
+	} else {
+		var err error
+		if claims, err = d.Keyring.Verify(key); err != nil {
+			return knownKey{status: statusUnknown}, nil
+		}
 	}
 	st, err := d.Store.KeyState(ctx, key)
 	switch {
@@ -149,6 +157,12 @@ func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey
 		return knownKey{status: statusUnknown}, nil
 	case err != nil:
 		return knownKey{}, err
+	}
+	if isShort {
+		// A short key's claims are the stored line's.
+		if claims, err = storedClaims(st); err != nil {
+			return knownKey{}, err
+		}
 	}
 	claims.Expires = st.Expires // a renewal extends the key
 	k := knownKey{status: statusValid, claims: claims, state: st}
@@ -315,4 +329,27 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
+}
+
+// storedClaims are a short key's claims, from its stored order line.
+func storedClaims(st store.KeyState) (license.Claims, error) {
+	o := st.Line
+	features, err := shareit.ParseFeatures(o.Features)
+	if err != nil {
+		return license.Claims{}, fmt.Errorf("stored features of %s: %w", o.WorkflowID, err)
+	}
+	model, binding, err := license.ParseModel(o.LicenseModel)
+	if err != nil {
+		return license.Claims{}, fmt.Errorf("stored model of %s: %w", o.WorkflowID, err)
+	}
+	serial, err := strconv.ParseUint(st.Serial, 16, 64)
+	if err != nil {
+		return license.Claims{}, fmt.Errorf("stored serial of %s: %w", o.WorkflowID, err)
+	}
+	c := license.Claims{Product: o.ProductID, Major: o.Major, Minor: o.Minor, Features: features,
+		Seats: uint32(max(st.Seats, 1)), Model: model, Binding: binding, Issued: o.OrderDate, Serial: serial}
+	if o.Maintenance != nil {
+		c.Maintenance = *o.Maintenance
+	}
+	return c, nil
 }

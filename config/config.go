@@ -98,6 +98,10 @@ type Product struct {
 	Features map[int][]string `yaml:"features"`
 	// EmailTemplate names the mail template (default: "default").
 	EmailTemplate string `yaml:"email_template"`
+	// KeyFormat is "signed" (the default: verifiable offline, about 177
+	// characters) or "short" (XXXX-XXXX-XXXX-XXXX-XXXX, valid only
+	// through the server: activation and validation).
+	KeyFormat string `yaml:"key_format"`
 }
 
 // QLM's maintenancePlanPeriodInDays default.
@@ -200,6 +204,13 @@ func (c *Config) validate() error {
 		}
 		if p.EmailTemplate == "" {
 			p.EmailTemplate = "default"
+		}
+		switch p.KeyFormat {
+		case "", "signed":
+			p.KeyFormat = "signed"
+		case "short":
+		default:
+			return fmt.Errorf("product %s: key_format %q is not signed or short", p.Name, p.KeyFormat)
 		}
 	}
 	if c.Mail.From == "" {

@@ -27,6 +27,8 @@ type Line struct {
 	Quantity int              // licenses bought on this line
 	KeyCount int              // keys to issue: 1, or Quantity with one key per license
 	Seats    int              // seats (activations) carried by each key
+	// KeyFormat is "short" for short keys, "" for signed ones.
+	KeyFormat string
 	// Model is QLM's license model name: permanent, trial or subscription,
 	// each also with _floating or _cloud (license.ParseModel reads it).
 	Model string

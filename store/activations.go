@@ -96,6 +96,10 @@ type KeyState struct {
 	Revoked bool
 	// Expires is the key's latest expiry, renewals included; zero: never.
 	Expires time.Time
+	// Line and Seats describe the key as stored, for a short key, whose
+	// text carries no claims.
+	Line  *OrderRow
+	Seats int
 }
 
 // KeyState looks a key up by its text (any case, dashes and spaces
@@ -107,10 +111,10 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 		return KeyState{}, err
 	}
 	k := normalizeKey(key)
-	st := KeyState{}
+	st := KeyState{Line: row}
 	for _, lk := range row.Keys {
 		if normalizeKey(lk.Key) == k {
-			st.Serial, st.Revoked = lk.Serial, lk.RevokedAt != nil
+			st.Serial, st.Revoked, st.Seats = lk.Serial, lk.RevokedAt != nil, lk.Seats
 		}
 	}
 	if row.ExpiresAt != nil {
@@ -132,7 +136,7 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 		if err := s.db.NewSelect().Model(&rk).Where("upper(replace(replace(key, '-', ''), ' ', '')) = ?", k).Limit(1).Scan(ctx); err != nil {
 			return KeyState{}, fmt.Errorf("renewed key: %w", err)
 		}
-		st.Serial = rk.Serial
+		st.Serial, st.Seats = rk.Serial, rk.Seats
 		for _, lk := range row.Keys {
 			if lk.Serial == rk.Serial {
 				st.Revoked = lk.RevokedAt != nil

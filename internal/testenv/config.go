@@ -53,6 +53,11 @@ products:
     name: Single Tool
     major: 3
     minor: 1
+  - id: 9
+    name: Short Keys App
+    major: 1
+    minor: 0
+    key_format: short
 admin_tokens:
   - {name: "Rita Refunds", sha256: "b98c9b93bcac5ddbf030a130b46430d0cac4e591c55b0c65072eebb9c4739985"}
 mail:
