@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -79,5 +81,91 @@ func adminRevoke(d Deps) http.Handler {
 		default:
 			writeJSON(w, http.StatusOK, map[string]any{"keys": n, "workflow_id": id})
 		}
+	})
+}
+
+// LookupLine is one order line as GET /v1/admin/lookup shows it.
+type LookupLine struct {
+	Line        string      `json:"line"` // "shareit:123456-1"
+	Product     string      `json:"product"`
+	Model       string      `json:"model"`
+	OrderDate   string      `json:"order_date"`
+	Expires     string      `json:"expires,omitempty"`
+	EmailStatus string      `json:"email_status"`
+	Keys        []LookupKey `json:"keys"`
+	Warnings    []string    `json:"warnings,omitempty"`
+}
+
+// LookupKey is one key of a line, with the computers holding its seats.
+type LookupKey struct {
+	Key       string   `json:"key"`
+	Serial    string   `json:"serial"`
+	Seats     int      `json:"seats"`
+	Revoked   bool     `json:"revoked"`
+	Computers []string `json:"computers"`
+}
+
+// adminLookup finds order lines by purchase ID, buyer's email, key or
+// serial (one of the query's purchase, email, key, serial).
+func adminLookup(d Deps) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if adminActor(d, r) == "" {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="keysmith admin"`)
+			writeJSON(w, http.StatusUnauthorized, errorBody{"an admin token is required"})
+			return
+		}
+		q := r.URL.Query()
+		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		defer cancel()
+		var rows []*store.OrderRow
+		var err error
+		switch {
+		case q.Get("purchase") != "" || q.Get("email") != "":
+			rows, err = d.Store.FindOrderLines(ctx, q.Get("purchase"), q.Get("email"))
+		case q.Get("key") != "" || q.Get("serial") != "":
+			var row *store.OrderRow
+			if q.Get("key") != "" {
+				row, err = d.Store.FindLineByKey(ctx, q.Get("key"))
+			} else {
+				row, err = d.Store.FindLineBySerial(ctx, strings.ToLower(q.Get("serial")))
+			}
+			if err == nil {
+				rows = append(rows, row)
+			} else if errors.Is(err, store.ErrNotFound) {
+				err = nil
+			}
+		default:
+			writeJSON(w, http.StatusBadRequest, errorBody{"give one of purchase, email, key, serial"})
+			return
+		}
+		if err != nil {
+			d.Log.Error("Admin lookup", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+			return
+		}
+		lines := []LookupLine{}
+		for _, o := range rows {
+			l := LookupLine{Line: order.Name(o.Provider, o.PurchaseID, o.RunningNo),
+				Product: fmt.Sprintf("%s %d.%d (%d)", o.ProductName, o.Major, o.Minor, o.ProductID), Model: o.LicenseModel,
+				OrderDate: o.OrderDate.Format(time.DateOnly), EmailStatus: o.EmailStatus, Warnings: o.Warnings, Keys: []LookupKey{}}
+			if o.ExpiresAt != nil {
+				l.Expires = o.ExpiresAt.Format(time.DateOnly)
+			}
+			for _, k := range o.Keys {
+				held, err := d.Store.Activations(ctx, k.Serial)
+				if err != nil {
+					d.Log.Error("Admin lookup: activations", "error", err)
+					writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+					return
+				}
+				lk := LookupKey{Key: k.Key, Serial: k.Serial, Seats: k.Seats, Revoked: k.RevokedAt != nil, Computers: []string{}}
+				for _, h := range held {
+					lk.Computers = append(lk.Computers, h.ComputerID)
+				}
+				l.Keys = append(l.Keys, lk)
+			}
+			lines = append(lines, l)
+		}
+		writeJSON(w, http.StatusOK, map[string][]LookupLine{"lines": lines})
 	})
 }

@@ -84,6 +84,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Handle("/v1/release", release(d, g)).Methods(http.MethodPost)
 	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
 	r.Handle("/v1/admin/revoke", adminRevoke(d)).Methods(http.MethodPost)
+	r.Handle("/v1/admin/lookup", adminLookup(d)).Methods(http.MethodGet)
 	r.Handle("/healthz", healthz()).Methods(http.MethodGet)
 	r.Handle("/readyz", Readyz(d.Store, d.Temporal, d.Log)).Methods(http.MethodGet)
 	if d.MetricsHandler != nil {
@@ -193,7 +194,7 @@ func route(path string) string {
 		}
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys", "/v1/admin/revoke":
+	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys", "/v1/admin/revoke", "/v1/admin/lookup":
 		return path[1:]
 	}
 	return "other"

@@ -2,12 +2,16 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 
+	"github.com/keysmith/keysmith/api"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
@@ -76,6 +80,27 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("the revocation is not in the order's story: %d", n)
 	}
 
+	// The admin look-up finds the line by each handle, with its revoked key
+	// and the computer holding a seat.
+	for _, q := range []string{"purchase=" + s.purchase(1), "email=JUERGEN%40example.com", "key=" + url.QueryEscape(strings.ToLower(key)), "serial=" + fmt.Sprintf("%016x", mustSerial(t, s, key))} {
+		req, _ := http.NewRequest(http.MethodGet, s.api.URL+"/v1/admin/lookup?"+q, nil)
+		req.Header.Set("Authorization", "Bearer "+testenv.AdminToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Lines []api.LookupLine }
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil || len(got.Lines) != 1 || got.Lines[0].Line != line || len(got.Lines[0].Keys) != 1 ||
+			!got.Lines[0].Keys[0].Revoked || len(got.Lines[0].Keys[0].Computers) != 1 || got.Lines[0].Keys[0].Computers[0] != "PC-A" {
+			t.Errorf("lookup %s: %+v %v", q, got, err)
+		}
+	}
+	if resp, err := http.Get(s.api.URL + "/v1/admin/lookup?purchase=" + s.purchase(1)); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("lookup without a token: %v %v", resp, err)
+	}
+
 	// Restored (as the CLI does): valid again.
 	if n, _, err := workflows.Revoke(ctx, s.app.Temporal, s.app.Env.TaskQueue,
 		workflows.RevokeRequest{Line: line, Restore: true, Actor: "Rita Refunds", Reason: "refund cancelled"}, "restore-77"); err != nil || n != 1 {
@@ -84,4 +109,13 @@ func TestRevocation(t *testing.T) {
 	if v, err := c.Validate(ctx, key, "PC-A"); err != nil || v.Status != "valid" {
 		t.Errorf("validate after restoring: %+v %v", v, err)
 	}
+}
+
+func mustSerial(t *testing.T, s *stack, key string) uint64 {
+	t.Helper()
+	c, err := s.ring.Verify(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Serial
 }

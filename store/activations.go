@@ -204,3 +204,17 @@ func (s *Store) SetRevoked(ctx context.Context, provider, purchaseID, runningNo,
 	}
 	return int(n), nil
 }
+
+// FindLineBySerial returns the order line that issued the key with this
+// serial (hex), with its keys.
+func (s *Store) FindLineBySerial(ctx context.Context, serial string) (*OrderRow, error) {
+	var orderID int64
+	err := s.db.NewSelect().Model((*LicenseKey)(nil)).Column("order_id").Where("serial = ?", serial).Limit(1).Scan(ctx, &orderID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find serial: %w", err)
+	}
+	return s.findOrderByID(ctx, orderID)
+}
