@@ -8,7 +8,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench postgres tools history clean chromium screenshots
+.PHONY: run build test unit lint bench postgres tools history clean chromium screenshots verifier-deps
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -18,7 +18,7 @@ build:
 	$(GO) build -o bin/keysmith ./cmd/keysmith
 
 ## test: lint, then every test (unit, replay, end to end) with the race detector
-test: bin/temporal postgres chromium lint
+test: bin/temporal postgres chromium verifier-deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 ## unit: the tests that need neither Postgres nor Temporal
@@ -49,6 +49,12 @@ chromium:
 	@command -v chromium >/dev/null || { \
 		echo "installing Debian's chromium for the browser test"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+## verifier-deps: Node.js and Python's cryptography (Debian's), for the verifiers' tests
+verifier-deps:
+	@command -v node >/dev/null && /usr/bin/python3 -c 'import cryptography' 2>/dev/null || { \
+		echo "installing Debian's nodejs and python3-cryptography for the verifiers"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs python3-cryptography >/dev/null; }
 
 ## screenshots: re-take docs/images/*.png from the browser test
 screenshots: bin/temporal postgres chromium
