@@ -76,7 +76,8 @@ type stack struct {
 	resend *resendtest.Server
 	api    *httptest.Server
 	ring   license.Keyring
-	prefix string // makes purchase IDs unique across tests on one server
+	signer license.SigningKey // the worker's, for keys a test makes itself
+	prefix string             // makes purchase IDs unique across tests on one server
 
 	mu         sync.Mutex
 	stopWorker func()
@@ -158,6 +159,7 @@ func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *sta
 		db:     db,
 		resend: rs,
 		ring:   license.Keyring{1: k.PublicKey()},
+		signer: k,
 		prefix: id,
 		app:    a,
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
+	"github.com/keysmith/keysmith/store"
 )
 
 // Validation and release through the Go client: a signed answer with the
@@ -134,5 +135,35 @@ func TestPublicRateLimits(t *testing.T) {
 	// 12 a minute for the address: 5 + 1 refused above, then 6 more pass.
 	if statuses[http.StatusOK] != 6 || statuses[http.StatusTooManyRequests] != 4 {
 		t.Errorf("other keys from the same address: %v, want 6 answered and 4 refused", statuses)
+	}
+}
+
+// A key that has expired (sold a year ago for a month) does not activate,
+// and validation says expired.
+func TestExpiredKey(t *testing.T) {
+	s := newStack(t)
+	issued := time.Now().UTC().AddDate(-1, 0, 0)
+	key, err := license.Sign(s.signer, license.Claims{Product: 1, Major: 1, Seats: 2, Model: license.Subscription,
+		Issued: issued, Expires: issued.AddDate(0, 1, 0), Serial: 0xe1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	expires := issued.AddDate(0, 1, 0)
+	if err := s.app.Store.SaveOrder(ctx, &store.Customer{Email: "old@example.com"}, &store.OrderRow{
+		Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1", ProductID: 1, Major: 1, ProductName: "Demo App",
+		Quantity: 2, Features: "0", LicenseModel: "subscription", ExpiresAt: &expires, OrderDate: issued,
+		Fields: map[string]string{}, Args: map[string]string{}, WorkflowID: "IssueLicense:shareit:" + s.purchase(1) + "-1",
+	}, []store.LicenseKey{{Position: 1, Key: key, Serial: "00000000000000e1", Seats: 2}}); err != nil {
+		t.Fatal(err)
+	}
+	c := &client.Client{BaseURL: s.api.URL, Keys: s.ring}
+	var refused *client.Error
+	if _, _, err := c.Activate(ctx, client.ActivateRequest{Key: key, ComputerID: "PC-A"}); !errors.As(err, &refused) ||
+		refused.Status != http.StatusForbidden || refused.Reason != "key expired" {
+		t.Errorf("activate an expired key: %v", err)
+	}
+	if v, err := c.Validate(ctx, key, "PC-A"); err != nil || v.Status != "expired" {
+		t.Errorf("validate an expired key: %+v %v", v, err)
 	}
 }
