@@ -14,13 +14,17 @@ import (
 	"github.com/keysmith/keysmith/workflows"
 )
 
-// The examples (Node.js, Python), as an application runs them against the
+// The examples (Go, Node.js, Python), as an application runs them against the
 // real API: verify offline and activate; then trust the computer license
 // offline (the server unreachable); re-check online; and, once the key is
 // revoked, learn it at the next check.
 func TestExamples(t *testing.T) {
-	for _, cmd := range [][]string{{"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
-		t.Run(filepath.Base(cmd[1]), func(t *testing.T) { runExample(t, cmd) })
+	goExample := filepath.Join(t.TempDir(), "example")
+	if out, err := exec.Command("go", "build", "-o", goExample, "../verifiers/go").CombinedOutput(); err != nil {
+		t.Fatalf("build the Go example: %v\n%s", err, out)
+	}
+	for _, cmd := range [][]string{{goExample, ""}, {"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
+		t.Run(filepath.Base(cmd[0]+cmd[1]), func(t *testing.T) { runExample(t, cmd) })
 	}
 }
 
@@ -44,6 +48,9 @@ func runExample(t *testing.T, cmd []string) {
 	state := filepath.Join(dir, "license.json")
 	run := func(server string, extra ...string) (string, bool) {
 		args := append([]string{cmd[1], server, key, keys, "MB-4711", state}, extra...)
+		if cmd[1] == "" {
+			args = args[1:]
+		}
 		out, err := exec.Command(cmd[0], args...).CombinedOutput()
 		return strings.TrimSpace(string(out)), err == nil
 	}

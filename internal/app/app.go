@@ -66,6 +66,9 @@ type Env struct {
 	// per key.
 	RatePerAddress int `env:"KEYSMITH_RATE_PER_ADDRESS" envDefault:"300"`
 	RatePerKey     int `env:"KEYSMITH_RATE_PER_KEY" envDefault:"60"`
+	// Seats a key may release (a computer moved) per period.
+	ReleaseLimit  int           `env:"KEYSMITH_RELEASE_LIMIT" envDefault:"3"`
+	ReleasePeriod time.Duration `env:"KEYSMITH_RELEASE_PERIOD" envDefault:"720h"`
 	// UIURL is the Temporal UI, for links to workflows.
 	UIURL string `env:"KEYSMITH_UI_URL" envDefault:"http://localhost:8233"`
 	// CodecTrustOrigins lets the UI at CodecOrigins in without the token.
@@ -262,6 +265,8 @@ func (a *App) Handler() http.Handler {
 		Keyring:        a.keyring,
 		RatePerAddress: a.Env.RatePerAddress,
 		RatePerKey:     a.Env.RatePerKey,
+		ReleaseLimit:   a.Env.ReleaseLimit,
+		ReleasePeriod:  a.Env.ReleasePeriod,
 	})
 }
 
