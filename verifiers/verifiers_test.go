@@ -78,6 +78,22 @@ func TestCVerifier(t *testing.T) {
 	if out, err := exec.Command("cc", "-Wall", "-Werror", "-O2", "-o", bin, "c/vectors.c", "c/keysmith.c", "-lsodium").CombinedOutput(); err != nil {
 		t.Fatalf("build the C verifier (make test installs libsodium-dev): %v\n%s", err, out)
 	}
+	checkCommand(t, "c", bin)
+}
+
+// The C# verifier, built by Mono's compiler, against the same vectors.
+func TestCSharpVerifier(t *testing.T) {
+	exe := filepath.Join(t.TempDir(), "vectors.exe")
+	if out, err := exec.Command("mcs", "-langversion:7", "-warnaserror", "-out:"+exe, "csharp/Keysmith.cs", "csharp/Vectors.cs").CombinedOutput(); err != nil {
+		t.Fatalf("build the C# verifier (make test installs mono-mcs): %v\n%s", err, out)
+	}
+	checkCommand(t, "c#", "mono", exe)
+}
+
+// checkCommand runs every vector through a verifier command that takes
+// "key|computer|answer ID:BASE64... -- TEXT" and prints the decoding as JSON
+// (verifiers/c/vectors.c, verifiers/csharp/Vectors.cs).
+func checkCommand(t *testing.T, name string, command ...string) {
 	b, err := os.ReadFile(vectors)
 	if err != nil {
 		t.Fatal(err)
@@ -91,7 +107,8 @@ func TestCVerifier(t *testing.T) {
 		ring = append(ring, fmt.Sprintf("%d:%s", k.ID, k.PublicKey))
 	}
 	run := func(kind, text string) (string, bool) {
-		out, err := exec.Command(bin, append(append([]string{kind}, ring...), "--", text)...).Output()
+		args := append(append(append(command[1:len(command):len(command)], kind), ring...), "--", text)
+		out, err := exec.Command(command[0], args...).Output()
 		return strings.TrimSpace(string(out)), err == nil
 	}
 	sameJSON := func(a, b string) bool {
@@ -124,5 +141,5 @@ func TestCVerifier(t *testing.T) {
 		}
 		passed++
 	}
-	t.Logf("c: %d passed", passed)
+	t.Logf("%s: %d passed", name, passed)
 }

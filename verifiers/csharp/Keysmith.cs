@@ -1,14 +1,14 @@
-// keysmith license verification in C#, on BouncyCastle (NuGet:
-// BouncyCastle.Cryptography): license keys and computer licenses verified
-// offline, signed answers of /v1/validate checked. The formats are in
-// docs/formats.md; license/testdata/vectors.json are the vectors it must
-// pass (see README.md in this folder: this machine has no .NET SDK, so
-// make test does not build this sample).
+// keysmith license verification in C#: license keys and computer licenses
+// verified offline, signed answers of /v1/validate checked. The formats are
+// in docs/formats.md; make test builds this file with Mono and runs it
+// against license/testdata/vectors.json (Vectors.cs). Ed25519 is libsodium's
+// (the library NSec wraps), called directly; README.md in this folder shows
+// the BouncyCastle equivalent. Plain C# 7, so it builds on .NET Framework,
+// Mono and .NET 8 alike.
 using System;
 using System.Collections.Generic;
+using System.Runtime.InteropServices;
 using System.Text;
-using Org.BouncyCastle.Crypto.Parameters;
-using Org.BouncyCastle.Crypto.Signers;
 
 namespace Keysmith
 {
@@ -17,10 +17,39 @@ namespace Keysmith
         public InvalidLicenseException(string why) : base(why) { }
     }
 
-    public sealed record Claims(ushort KeyId, uint Product, uint Major, uint Minor, byte[] Features, uint Seats,
-        string Model, string Issued, string Expires, string Maintenance, string Serial);
+    public sealed class Claims
+    {
+        public ushort KeyId;
+        public uint Product, Major, Minor, Seats;
+        public byte[] Features;
+        public string Model, Issued, Expires, Maintenance, Serial;
+    }
 
-    public sealed record ComputerLicense(Claims Key, string ComputerId, uint Seat, string Issued, string CheckBy);
+    public sealed class ComputerLicense
+    {
+        public Claims Key;
+        public string ComputerId, Issued, CheckBy;
+        public uint Seat;
+    }
+
+    static class Sodium
+    {
+        [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
+        static extern int sodium_init();
+
+        [DllImport("libsodium", CallingConvention = CallingConvention.Cdecl)]
+        static extern int crypto_sign_verify_detached(byte[] sig, byte[] m, ulong mlen, byte[] pk);
+
+        static Sodium()
+        {
+            if (sodium_init() < 0) throw new InvalidOperationException("libsodium failed to initialise");
+        }
+
+        public static bool Verify(byte[] publicKey, byte[] message, byte[] sig)
+        {
+            return sig.Length == 64 && crypto_sign_verify_detached(sig, message, (ulong)message.Length, publicKey) == 0;
+        }
+    }
 
     public sealed class Verifier
     {
@@ -28,18 +57,23 @@ namespace Keysmith
         static readonly string[] Models = { "permanent", "trial", "subscription" };
         static readonly string[] Bindings = { "", "_floating", "_cloud" };
         static readonly DateTime Epoch = new DateTime(2020, 1, 1, 0, 0, 0, DateTimeKind.Utc);
-        readonly Dictionary<ushort, Ed25519PublicKeyParameters> ring = new();
+        readonly Dictionary<ushort, byte[]> ring = new Dictionary<ushort, byte[]>();
 
         // publicKeys: id -> base64 of the 32-byte key, as GET /v1/keys gives them.
         public Verifier(IDictionary<ushort, string> publicKeys)
         {
-            foreach (var (id, b64) in publicKeys)
-                ring[id] = new Ed25519PublicKeyParameters(Convert.FromBase64String(b64), 0);
+            foreach (var kv in publicKeys)
+            {
+                var pub = Convert.FromBase64String(kv.Value);
+                if (pub.Length != 32) throw new ArgumentException("public key " + kv.Key + " is not 32 bytes");
+                ring[kv.Key] = pub;
+            }
         }
 
         public Claims VerifyKey(string text)
         {
-            var (payload, sig) = Split(text);
+            byte[] payload, sig;
+            Split(text, out payload, out sig);
             var r = new Reader(payload);
             var c = ReadClaims(r);
             if (r.Pos != payload.Length) throw new InvalidLicenseException("trailing bytes");
@@ -49,7 +83,8 @@ namespace Keysmith
 
         public ComputerLicense VerifyComputerLicense(string text)
         {
-            var (payload, sig) = Split(text);
+            byte[] payload, sig;
+            Split(text, out payload, out sig);
             var r = new Reader(payload);
             var key = ReadClaims(r);
             if (r.Pos == payload.Length || r.Byte() != 0x43) throw new InvalidLicenseException("not a computer license");
@@ -61,14 +96,22 @@ namespace Keysmith
                 throw new InvalidLicenseException("malformed");
             var computer = Encoding.UTF8.GetString(payload, r.Pos, n);
             Check(key.KeyId, payload, sig);
-            return new ComputerLicense(key, computer, seat, Day(issued), Day(checkBy));
+            return new ComputerLicense { Key = key, ComputerId = computer, Seat = seat, Issued = Day(issued), CheckBy = Day(checkBy) };
         }
 
         // Returns the answer's JSON text; the caller then checks the nonce it sent.
         public string VerifyAnswer(string answerBase64, ushort keyId, string signatureBase64)
         {
-            var body = Convert.FromBase64String(answerBase64);
-            var sig = Convert.FromBase64String(signatureBase64);
+            byte[] body, sig;
+            try
+            {
+                body = Convert.FromBase64String(answerBase64);
+                sig = Convert.FromBase64String(signatureBase64);
+            }
+            catch (FormatException)
+            {
+                throw new InvalidLicenseException("not base64");
+            }
             if (sig.Length != 64) throw new InvalidLicenseException("malformed signature");
             var prefix = Encoding.ASCII.GetBytes("keysmith answer\0");
             var message = new byte[prefix.Length + body.Length];
@@ -80,18 +123,19 @@ namespace Keysmith
 
         void Check(ushort keyId, byte[] message, byte[] sig)
         {
-            if (!ring.TryGetValue(keyId, out var pub)) throw new InvalidLicenseException("unknown signing key");
-            var v = new Ed25519Signer();
-            v.Init(false, pub);
-            v.BlockUpdate(message, 0, message.Length);
-            if (!v.VerifySignature(sig)) throw new InvalidLicenseException("bad signature");
+            byte[] pub;
+            if (!ring.TryGetValue(keyId, out pub)) throw new InvalidLicenseException("unknown signing key");
+            if (!Sodium.Verify(pub, message, sig)) throw new InvalidLicenseException("bad signature");
         }
 
-        static (byte[], byte[]) Split(string text)
+        static void Split(string text, out byte[] payload, out byte[] sig)
         {
             var raw = Decode(text);
             if (raw.Length < 64) throw new InvalidLicenseException("too short");
-            return (raw[..^64], raw[^64..]);
+            payload = new byte[raw.Length - 64];
+            sig = new byte[64];
+            Array.Copy(raw, payload, payload.Length);
+            Array.Copy(raw, payload.Length, sig, 0, 64);
         }
 
         static byte[] Decode(string text)
@@ -113,7 +157,7 @@ namespace Keysmith
             return bytes.ToArray();
         }
 
-        static string Day(ulong n) => Epoch.AddDays(n).ToString("yyyy-MM-dd");
+        static string Day(ulong n) => Epoch.AddDays(n).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
 
         static Claims ReadClaims(Reader r)
         {
@@ -130,12 +174,17 @@ namespace Keysmith
             var issued = r.Uvarint(65535);
             var expires = r.Uvarint(65535);
             var maintenance = version == 2 ? r.Uvarint(65535) : 0;
-            var serial = Convert.ToHexString(r.Take(8)).ToLowerInvariant();
+            var serial = BitConverter.ToString(r.Take(8)).Replace("-", "").ToLowerInvariant();
             if (seats == 0 || model > 2 || binding > 2) throw new InvalidLicenseException("bad claims");
             if ((expires != 0 && expires <= issued) || (maintenance != 0 && maintenance < issued))
                 throw new InvalidLicenseException("bad dates");
-            return new Claims(keyId, product, major, minor, features, seats, Models[model] + Bindings[binding],
-                Day(issued), expires != 0 ? Day(expires) : "", maintenance != 0 ? Day(maintenance) : "", serial);
+            return new Claims
+            {
+                KeyId = keyId, Product = product, Major = major, Minor = minor, Features = features, Seats = seats,
+                Model = Models[model] + Bindings[binding], Issued = Day(issued),
+                Expires = expires != 0 ? Day(expires) : "", Maintenance = maintenance != 0 ? Day(maintenance) : "",
+                Serial = serial,
+            };
         }
 
         sealed class Reader
@@ -143,8 +192,19 @@ namespace Keysmith
             readonly byte[] buf;
             public int Pos;
             public Reader(byte[] b) { buf = b; }
-            public byte Byte() => Pos < buf.Length ? buf[Pos++] : throw new InvalidLicenseException("truncated");
-            public byte[] Take(int n) { if (Pos + n > buf.Length) throw new InvalidLicenseException("truncated"); var b = buf[Pos..(Pos + n)]; Pos += n; return b; }
+            public byte Byte()
+            {
+                if (Pos >= buf.Length) throw new InvalidLicenseException("truncated");
+                return buf[Pos++];
+            }
+            public byte[] Take(int n)
+            {
+                if (Pos + n > buf.Length) throw new InvalidLicenseException("truncated");
+                var b = new byte[n];
+                Array.Copy(buf, Pos, b, 0, n);
+                Pos += n;
+                return b;
+            }
             public ulong Uvarint(ulong max)
             {
                 ulong v = 0;
@@ -152,7 +212,9 @@ namespace Keysmith
                 {
                     var b = Byte();
                     v |= (ulong)(b & 0x7f) << shift;
-                    if (b < 0x80) return v <= max ? v : throw new InvalidLicenseException("number out of range");
+                    if (b >= 0x80) continue;
+                    if (v > max) throw new InvalidLicenseException("number out of range");
+                    return v;
                 }
                 throw new InvalidLicenseException("varint too long");
             }
