@@ -14,7 +14,7 @@ import (
 	"github.com/keysmith/keysmith/workflows"
 )
 
-// The examples (Go, Node.js, Python), as an application runs them against the
+// The examples (Go, C, Node.js, Python), as an application runs them against the
 // real API: verify offline and activate; then trust the computer license
 // offline (the server unreachable); re-check online; and, once the key is
 // revoked, learn it at the next check.
@@ -23,7 +23,12 @@ func TestExamples(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", goExample, "../verifiers/go").CombinedOutput(); err != nil {
 		t.Fatalf("build the Go example: %v\n%s", err, out)
 	}
-	for _, cmd := range [][]string{{goExample, ""}, {"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
+	cExample := filepath.Join(t.TempDir(), "example-c")
+	if out, err := exec.Command("cc", "-Wall", "-Werror", "-O2", "-o", cExample, "../verifiers/c/example.c", "../verifiers/c/keysmith.c",
+		"-lsodium", "-lcurl", "-ljansson").CombinedOutput(); err != nil {
+		t.Fatalf("build the C example (make test installs libcurl4-openssl-dev and libjansson-dev): %v\n%s", err, out)
+	}
+	for _, cmd := range [][]string{{goExample, ""}, {cExample, ""}, {"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
 		t.Run(filepath.Base(cmd[0]+cmd[1]), func(t *testing.T) { runExample(t, cmd) })
 	}
 }
