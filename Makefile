@@ -52,9 +52,9 @@ chromium:
 
 ## verifier-deps: Node.js, Python's cryptography, libsodium, libcurl, jansson and Mono's C# compiler (Debian's), for the verifiers and examples
 verifier-deps:
-	@command -v node >/dev/null && /usr/bin/python3 -c 'import cryptography' 2>/dev/null && test -f /usr/include/sodium.h && test -f /usr/include/jansson.h && command -v curl-config >/dev/null && command -v mcs >/dev/null && command -v mono >/dev/null || { \
+	@command -v node >/dev/null && /usr/bin/python3 -c 'import cryptography' 2>/dev/null && test -f /usr/include/sodium.h && test -f /usr/include/jansson.h && command -v curl-config >/dev/null && command -v mcs >/dev/null && command -v mono >/dev/null && test -f /usr/lib/mono/4.5/System.Runtime.Serialization.dll || { \
 		echo "installing Debian's nodejs, python3-cryptography, libsodium-dev, libcurl4-openssl-dev, libjansson-dev, mono-mcs and mono-runtime for the verifiers"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev nodejs python3-cryptography libsodium-dev libcurl4-openssl-dev libjansson-dev mono-mcs mono-runtime >/dev/null; }
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc libc6-dev nodejs python3-cryptography libsodium-dev libcurl4-openssl-dev libjansson-dev mono-mcs mono-runtime libmono-system-runtime-serialization4.0-cil >/dev/null; }
 
 ## screenshots: re-take docs/images/*.png from the browser test
 screenshots: bin/temporal postgres chromium

@@ -14,7 +14,7 @@ import (
 	"github.com/keysmith/keysmith/workflows"
 )
 
-// The examples (Go, C, Node.js, Python), as an application runs them against the
+// The examples (Go, C, C#, Node.js, Python), as an application runs them against the
 // real API: verify offline and activate; then trust the computer license
 // offline (the server unreachable); re-check online; and, once the key is
 // revoked, learn it at the next check.
@@ -28,7 +28,12 @@ func TestExamples(t *testing.T) {
 		"-lsodium", "-lcurl", "-ljansson").CombinedOutput(); err != nil {
 		t.Fatalf("build the C example (make test installs libcurl4-openssl-dev and libjansson-dev): %v\n%s", err, out)
 	}
-	for _, cmd := range [][]string{{goExample, ""}, {cExample, ""}, {"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
+	csExample := filepath.Join(t.TempDir(), "example.exe")
+	if out, err := exec.Command("mcs", "-langversion:7", "-warnaserror", "-r:System.Runtime.Serialization", "-out:"+csExample,
+		"../verifiers/csharp/Keysmith.cs", "../verifiers/csharp/Example.cs").CombinedOutput(); err != nil {
+		t.Fatalf("build the C# example (make test installs mono-mcs): %v\n%s", err, out)
+	}
+	for _, cmd := range [][]string{{goExample, ""}, {cExample, ""}, {"mono", csExample}, {"node", "../verifiers/node/example.mjs"}, {"/usr/bin/python3", "../verifiers/python/example.py"}} {
 		t.Run(filepath.Base(cmd[0]+cmd[1]), func(t *testing.T) { runExample(t, cmd) })
 	}
 }
