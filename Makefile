@@ -8,7 +8,7 @@ WORKFLOWCHECK_VERSION := v0.6.0
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench postgres tools history clean chromium screenshots verifier-deps
+.PHONY: run build test unit lint bench fuzz postgres tools history clean chromium screenshots verifier-deps
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -34,6 +34,16 @@ lint: bin/staticcheck bin/workflowcheck
 ## bench: to-key latency and throughput against a bare Temporal round trip
 bench: bin/temporal postgres
 	$(GO) run ./cmd/keysmith-load -n 300 -c 1,8
+
+## fuzz: every fuzz target for FUZZTIME each (their seeds also run in make test)
+FUZZTIME ?= 1m
+FUZZ_TARGETS = shareit:FuzzReadCall shareit:FuzzParseFeatures license:FuzzVerify license:FuzzVerifyComputer \
+	license:FuzzVerifyAnswer license:FuzzIsShortKey
+fuzz:
+	@for t in $(FUZZ_TARGETS); do \
+		echo "$${t#*:} ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) ./$${t%%:*}/ || exit 1; \
+	done
 
 bin/temporal:
 	GOBIN=$(BIN) $(GO) install github.com/temporalio/cli/cmd/temporal@$(TEMPORAL_CLI_VERSION)
