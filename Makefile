@@ -4,11 +4,17 @@ GO ?= go
 TEMPORAL_CLI_VERSION := v1.5.1
 STATICCHECK_VERSION := v0.8.2
 WORKFLOWCHECK_VERSION := v0.6.0
+# The real Temporal server for `make cluster`; its releases need a newer Go
+# than go.mod's, so that one build fetches the approved toolchain.
+TEMPORAL_SERVER_VERSION := v1.32.2
+TEMPORAL_SERVER_GO := go1.27.3
+# The UI that CLI $(TEMPORAL_CLI_VERSION) embeds, as its own server.
+TEMPORAL_UI_VERSION := v2.42.1
 
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench fuzz postgres tools history clean chromium screenshots verifier-deps
+.PHONY: run build test unit lint bench fuzz postgres tools history clean chromium screenshots verifier-deps cluster cluster-tools cluster-clean chaos
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -17,9 +23,11 @@ run: build bin/temporal postgres
 build:
 	$(GO) build -o bin/keysmith ./cmd/keysmith
 
-## test: lint, then every test (unit, replay, end to end) with the race detector
-test: bin/temporal postgres chromium verifier-deps lint
+## test: lint, then every test (unit, replay, end to end) with the race detector,
+## then the short form of make chaos on the cluster shape
+test: build bin/temporal cluster-tools postgres chromium verifier-deps lint
 	$(GO) test -race -count=1 -timeout 20m ./...
+	KEYSMITH_CHAOS=short $(GO) test -count=1 -v -run TestChaos -timeout 20m ./e2e/chaos/
 
 ## unit: the tests that need neither Postgres nor Temporal
 unit:
@@ -31,9 +39,44 @@ lint: bin/staticcheck bin/workflowcheck
 	bin/staticcheck ./...
 	bin/workflowcheck ./workflows/...
 
-## bench: to-key latency and throughput against a bare Temporal round trip
-bench: bin/temporal postgres
-	$(GO) run ./cmd/keysmith-load -n 300 -c 1,8
+## cluster: keysmith at production shape, no containers: Temporal server on Postgres
+## (SQL visibility), UI, codec server, two workers, two APIs (see docs/vm.md)
+cluster: build cluster-tools postgres
+	$(GO) run ./cmd/keysmith-cluster
+
+## cluster-clean: drop the cluster's databases and .cluster/
+cluster-clean: postgres
+	$(GO) run ./cmd/keysmith-cluster -clean
+
+## cluster-tools: Temporal's server, SQL tool, schema files and UI server, built from their Go modules
+cluster-tools: bin/temporal bin/temporal-server bin/temporal-ui-server
+
+bin/temporal-server:
+	GOTOOLCHAIN=$(TEMPORAL_SERVER_GO) GOBIN=$(BIN)/.temporal-build $(GO) install \
+		go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION) go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
+	rm -rf $(BIN)/temporal-schema && mkdir -p $(BIN)/temporal-schema
+	cp -r "$$($(GO) env GOMODCACHE)/go.temporal.io/server@$(TEMPORAL_SERVER_VERSION)/schema/postgresql" $(BIN)/temporal-schema/
+	chmod -R u+w $(BIN)/temporal-schema && find $(BIN)/temporal-schema -name '*.go' -delete
+	mv $(BIN)/.temporal-build/sql $(BIN)/temporal-sql-tool
+	mv $(BIN)/.temporal-build/server $(BIN)/temporal-server
+	rmdir $(BIN)/.temporal-build
+
+bin/temporal-ui-server:
+	GOBIN=$(BIN)/.ui-build $(GO) install github.com/temporalio/ui-server/v2/cmd/server@$(TEMPORAL_UI_VERSION)
+	mv $(BIN)/.ui-build/server $(BIN)/temporal-ui-server
+	rmdir $(BIN)/.ui-build
+
+## bench: to-key latency and throughput on the dev server and on the cluster shape,
+## against a bare Temporal round trip and a bare Postgres read (docs/performance.md)
+BENCH_N ?= 300
+bench: build bin/temporal cluster-tools postgres
+	$(GO) run ./cmd/keysmith-load -shape dev,cluster -n $(BENCH_N) -c 1,8,32,64 -rate 25 \
+		-json docs/performance/results.json -png docs/performance/latency.png | tee docs/performance/results.md
+
+## chaos: kill workers, APIs, Temporal and Postgres, and fail Resend, under load on the
+## cluster shape; then check every order (make test runs the short form)
+chaos: build cluster-tools postgres
+	KEYSMITH_CHAOS=long $(GO) test -count=1 -v -run TestChaos -timeout 40m ./e2e/chaos/
 
 ## fuzz: every fuzz target for FUZZTIME each (their seeds also run in make test)
 FUZZTIME ?= 1m

@@ -56,3 +56,19 @@ for attr in EmailStatus:Keyword OrderLine:Keyword Provider:Keyword Product:Keywo
 		echo "temporal-namespace: created search attribute $name ($type)"
 	fi
 done
+
+# Temporal's services learn new search attributes when their caches refresh;
+# until then a workflow start that sets them is refused. Wait until a query
+# naming them all is accepted, so that the first orders are keyed at once.
+tries=0
+until temporal workflow list --namespace "$ns" --limit 1 \
+	--query 'EmailStatus = "x" AND OrderLine = "x" AND Provider = "x" AND Product = "x" AND LicenseModel = "x" AND OrderDate > "2000-01-01T00:00:00Z"' >/dev/null 2>&1; do
+	tries=$((tries + 1))
+	if [ "$tries" -ge 90 ]; then
+		echo "temporal-namespace: search attributes not usable after 3 minutes" >&2
+		exit 1
+	fi
+	sleep 2
+done
+echo "temporal-namespace: search attributes in use"
+
