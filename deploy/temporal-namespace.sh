@@ -18,15 +18,24 @@ set -eu
 ns="${TEMPORAL_NAMESPACE:-default}"
 retention="${TEMPORAL_NAMESPACE_RETENTION:-720h}"
 
-tries=0
-until temporal operator cluster health 2>/dev/null | grep -q SERVING; do
-	tries=$((tries + 1))
-	if [ "$tries" -ge 60 ]; then
-		echo "temporal-namespace: Temporal at $TEMPORAL_ADDRESS is not serving" >&2
-		exit 1
-	fi
-	sleep 2
-done
+# wait_for SECONDS WHAT COMMAND...: runs COMMAND every 2 seconds until it
+# succeeds; fails saying WHAT after SECONDS.
+wait_for() {
+	limit=$1 what=$2
+	shift 2
+	waited=0
+	until "$@" >/dev/null 2>&1; do
+		waited=$((waited + 2))
+		if [ "$waited" -ge "$limit" ]; then
+			echo "temporal-namespace: $what after ${limit}s" >&2
+			exit 1
+		fi
+		sleep 2
+	done
+}
+
+serving() { temporal operator cluster health | grep -q SERVING; }
+wait_for 120 "Temporal at $TEMPORAL_ADDRESS is not serving" serving
 
 if temporal operator namespace describe --namespace "$ns" >/dev/null 2>&1; then
 	echo "temporal-namespace: namespace $ns exists"
@@ -37,15 +46,8 @@ else
 fi
 
 # A new namespace takes a few seconds to reach every service's cache.
-tries=0
-until attrs=$(temporal operator search-attribute list --namespace "$ns" 2>&1); do
-	tries=$((tries + 1))
-	if [ "$tries" -ge 30 ]; then
-		echo "temporal-namespace: cannot list search attributes: $attrs" >&2
-		exit 1
-	fi
-	sleep 2
-done
+wait_for 60 "cannot list search attributes" temporal operator search-attribute list --namespace "$ns"
+attrs=$(temporal operator search-attribute list --namespace "$ns")
 
 for attr in EmailStatus:Keyword OrderLine:Keyword Provider:Keyword Product:Keyword OrderDate:Datetime LicenseModel:Keyword; do
 	name="${attr%%:*}" type="${attr#*:}"
@@ -60,15 +62,6 @@ done
 # Temporal's services learn new search attributes when their caches refresh;
 # until then a workflow start that sets them is refused. Wait until a query
 # naming them all is accepted, so that the first orders are keyed at once.
-tries=0
-until temporal workflow list --namespace "$ns" --limit 1 \
-	--query 'EmailStatus = "x" AND OrderLine = "x" AND Provider = "x" AND Product = "x" AND LicenseModel = "x" AND OrderDate > "2000-01-01T00:00:00Z"' >/dev/null 2>&1; do
-	tries=$((tries + 1))
-	if [ "$tries" -ge 90 ]; then
-		echo "temporal-namespace: search attributes not usable after 3 minutes" >&2
-		exit 1
-	fi
-	sleep 2
-done
+wait_for 180 "search attributes not usable" temporal workflow list --namespace "$ns" --limit 1 \
+	--query 'EmailStatus = "x" AND OrderLine = "x" AND Provider = "x" AND Product = "x" AND LicenseModel = "x" AND OrderDate > "2000-01-01T00:00:00Z"'
 echo "temporal-namespace: search attributes in use"
-

@@ -52,6 +52,7 @@ import (
 	"github.com/keysmith/keysmith/internal/app"
 	"github.com/keysmith/keysmith/internal/cluster"
 	"github.com/keysmith/keysmith/internal/devserver"
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/telemetry"
@@ -610,21 +611,7 @@ func keysmithCall(ctx context.Context, c *http.Client, base, purchase string) er
 // extraQuery adds QLM arguments to the URL.
 func keysmithKey(ctx context.Context, c *http.Client, base, purchase, extraQuery string) (string, error) {
 	body := "PURCHASE_ID=" + purchase + "&RUNNING_NO=1&QUANTITY=1&ENCODING=UTF8&FIRSTNAME=Load&LASTNAME=Tester&EMAIL=" + purchase + "%40example.com"
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+query+extraQuery, strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	return strings.TrimSpace(string(b)), nil
+	return testenv.CallKeyGenerator(ctx, c, base+query+extraQuery, body)
 }
 
 // Bare is the baseline: a workflow whose update answers at once.

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,6 +29,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/keysmith/keysmith/internal/cluster"
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/mail/resendtest"
 )
 
@@ -224,7 +224,7 @@ func storefront(ctx context.Context, c *http.Client, apis []string, caller int, 
 	deadline := time.Now().Add(3 * time.Minute)
 	for i := caller; time.Now().Before(deadline); i++ {
 		od.calls++
-		key, err := call(ctx, c, apis[i%len(apis)], body)
+		key, err := testenv.CallKeyGenerator(ctx, c, apis[i%len(apis)], body)
 		if err == nil {
 			od.key = key
 			od.firstOK = od.calls == 1
@@ -235,24 +235,6 @@ func storefront(ctx context.Context, c *http.Client, apis []string, caller int, 
 		}
 		time.Sleep(time.Second)
 	}
-}
-
-func call(ctx context.Context, c *http.Client, u, body string) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, strings.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
-	}
-	return strings.TrimSpace(string(b)), nil
 }
 
 // line is an order line as Postgres holds it.
