@@ -70,7 +70,7 @@ bin/temporal-ui-server:
 ## against a bare Temporal round trip and a bare Postgres read (docs/performance.md)
 BENCH_N ?= 300
 bench: build bin/temporal cluster-tools postgres
-	$(GO) run ./cmd/keysmith-load -shape dev,cluster -n $(BENCH_N) -c 1,8,32,64 -rate 25 \
+	$(GO) run ./cmd/keysmith-load -shape dev,cluster -n $(BENCH_N) -c 1,8,32,64 -rate 10 \
 		-json docs/performance/results.json -png docs/performance/latency.png | tee docs/performance/results.md
 
 ## chaos: kill workers, APIs, Temporal and Postgres, and fail Resend, under load on the

@@ -270,17 +270,27 @@ func (a *App) Handler() http.Handler {
 	})
 }
 
-// Serve runs the HTTP API until ctx ends, then drains it.
-func (a *App) Serve(ctx context.Context) error {
-	srv := &http.Server{
+// Server is the API's HTTP server. Its timeouts cut off a client that
+// trickles its request (headers within 10 s, the whole request within
+// 30 s), leave room for the storefront's wait for its key, and close idle
+// connections after two minutes; headers are limited to 64 KiB and bodies
+// (by the handlers) to 1 MiB.
+func (a *App) Server() *http.Server {
+	return &http.Server{
 		Addr:              a.Env.Listen,
 		Handler:           a.Telemetry.HTTP(a.Handler(), "keysmith api"),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      a.Env.KeyTimeout + 10*time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
 	}
+}
+
+// Serve runs the HTTP API until ctx ends, then drains it.
+func (a *App) Serve(ctx context.Context) error {
 	a.Log.Info("API listening", "addr", a.Env.Listen)
-	return serveUntil(ctx, srv)
+	return serveUntil(ctx, a.Server())
 }
 
 // serveUntil runs srv until ctx ends, then drains it.
