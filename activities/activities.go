@@ -115,9 +115,7 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 	}
 	c := line.Customer
 	row := &store.OrderRow{
-		Provider:     line.Provider,
-		PurchaseID:   line.PurchaseID,
-		RunningNo:    line.RunningNo,
+		LineRecord:   lineRecord(ctx, line),
 		ProductID:    line.Product.ID,
 		Major:        line.Product.Major,
 		Minor:        line.Product.Minor,
@@ -125,14 +123,6 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		Quantity:     line.Quantity,
 		Features:     line.Features.String(),
 		LicenseModel: line.Model,
-		ExpiresAt:    optionalDate(line.ExpiryDate()),
-		Maintenance:  optionalDate(line.MaintenanceDate()),
-		OrderDate:    line.OrderDate,
-		Fields:       nonNil(line.Fields),
-		Args:         nonNil(line.Args),
-		Warnings:     append([]string{}, line.Warnings...),
-		WorkflowID:   activity.GetInfo(ctx).WorkflowExecution.ID,
-		EmailStatus:  firstEmailStatus(line),
 	}
 	rows := make([]store.LicenseKey, len(keys))
 	for i, k := range keys {
@@ -143,11 +133,21 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 
 func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []order.Key) error {
 	o := line.Renews
-	row := &store.RenewalRow{
+	row := &store.RenewalRow{Kind: o.Kind, LineRecord: lineRecord(ctx, line)}
+	rows := make([]store.RenewalKey, len(keys))
+	for i, k := range keys {
+		rows[i] = store.RenewalKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
+	}
+	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
+	return a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows)
+}
+
+// lineRecord is what an order line and a renewal both store of the line.
+func lineRecord(ctx context.Context, line order.Line) store.LineRecord {
+	return store.LineRecord{
 		Provider:    line.Provider,
 		PurchaseID:  line.PurchaseID,
 		RunningNo:   line.RunningNo,
-		Kind:        o.Kind,
 		ExpiresAt:   optionalDate(line.ExpiryDate()),
 		Maintenance: optionalDate(line.MaintenanceDate()),
 		OrderDate:   line.OrderDate,
@@ -157,12 +157,6 @@ func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []or
 		WorkflowID:  activity.GetInfo(ctx).WorkflowExecution.ID,
 		EmailStatus: firstEmailStatus(line),
 	}
-	rows := make([]store.RenewalKey, len(keys))
-	for i, k := range keys {
-		rows[i] = store.RenewalKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
-	}
-	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
-	return a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows)
 }
 
 // firstEmailStatus is the email's state when the line is saved, as the

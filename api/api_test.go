@@ -125,12 +125,14 @@ func (f *fixture) handler(cfg *config.Config) http.Handler {
 func (f *fixture) storeOrder(provider, purchaseID, runningNo string, keys ...string) {
 	f.t.Helper()
 	o := &store.OrderRow{
-		Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo,
+		LineRecord: store.LineRecord{
+			Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo,
+			OrderDate: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
+			Fields:    map[string]string{}, Args: map[string]string{},
+			WorkflowID: "IssueLicense:" + provider + ":" + purchaseID + "-" + runningNo,
+		},
 		ProductID: 1, Major: 1, Minor: 0, ProductName: "Demo App",
 		Quantity: 1, Features: "0:3;1:1", LicenseModel: "permanent",
-		OrderDate: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
-		Fields:    map[string]string{}, Args: map[string]string{},
-		WorkflowID: "IssueLicense:" + provider + ":" + purchaseID + "-" + runningNo,
 	}
 	rows := make([]store.LicenseKey, len(keys))
 	for i, k := range keys {

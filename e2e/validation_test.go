@@ -151,9 +151,11 @@ func TestExpiredKey(t *testing.T) {
 	ctx := context.Background()
 	expires := issued.AddDate(0, 1, 0)
 	if err := s.app.Store.SaveOrder(ctx, &store.Customer{Email: "old@example.com"}, &store.OrderRow{
-		Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1", ProductID: 1, Major: 1, ProductName: "Demo App",
-		Quantity: 2, Features: "0", LicenseModel: "subscription", ExpiresAt: &expires, OrderDate: issued,
-		Fields: map[string]string{}, Args: map[string]string{}, WorkflowID: "IssueLicense:shareit:" + s.purchase(1) + "-1",
+		LineRecord: store.LineRecord{
+			Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1", ExpiresAt: &expires, OrderDate: issued,
+			Fields: map[string]string{}, Args: map[string]string{}, WorkflowID: "IssueLicense:shareit:" + s.purchase(1) + "-1",
+		},
+		ProductID: 1, Major: 1, ProductName: "Demo App", Quantity: 2, Features: "0", LicenseModel: "subscription",
 	}, []store.LicenseKey{{Position: 1, Key: key, Serial: "00000000000000e1", Seats: 2}}); err != nil {
 		t.Fatal(err)
 	}

@@ -16,24 +16,10 @@ import (
 type RenewalRow struct {
 	bun.BaseModel `bun:"table:renewals"`
 
-	ID          int64             `bun:"id,pk,autoincrement"`
-	OrderID     int64             `bun:"order_id"`
-	Provider    string            `bun:"provider"`
-	PurchaseID  string            `bun:"purchase_id"`
-	RunningNo   string            `bun:"running_no"`
-	Kind        string            `bun:"kind"` // subscription or maintenance
-	CustomerID  *int64            `bun:"customer_id"`
-	ExpiresAt   *time.Time        `bun:"expires_at"`
-	Maintenance *time.Time        `bun:"maintenance_until"`
-	OrderDate   time.Time         `bun:"order_date"`
-	Fields      map[string]string `bun:"fields,type:jsonb"`
-	Args        map[string]string `bun:"args,type:jsonb"`
-	Warnings    []string          `bun:"warnings,type:jsonb"`
-	WorkflowID  string            `bun:"workflow_id"`
-	EmailStatus string            `bun:"email_status,nullzero,default:'pending'"`
-	EmailID     *string           `bun:"email_id"`
-	EmailedAt   *time.Time        `bun:"emailed_at"`
-	CreatedAt   time.Time         `bun:"created_at,nullzero,default:now()"`
+	ID      int64  `bun:"id,pk,autoincrement"`
+	OrderID int64  `bun:"order_id"`
+	Kind    string `bun:"kind"` // subscription or maintenance
+	LineRecord
 
 	Keys []*RenewalKey `bun:"rel:has-many,join:id=renewal_id"`
 }

@@ -97,33 +97,39 @@ type Customer struct {
 	UpdatedAt time.Time `bun:"updated_at,nullzero,default:now()"`
 }
 
+// LineRecord is what an order line and a renewal both store: the
+// storefront's call, its workflow and the state of its email.
+type LineRecord struct {
+	Provider    string            `bun:"provider"`
+	PurchaseID  string            `bun:"purchase_id"`
+	RunningNo   string            `bun:"running_no"`
+	CustomerID  *int64            `bun:"customer_id"`
+	ExpiresAt   *time.Time        `bun:"expires_at"`
+	Maintenance *time.Time        `bun:"maintenance_until"`
+	OrderDate   time.Time         `bun:"order_date"`
+	Fields      map[string]string `bun:"fields,type:jsonb"`
+	Args        map[string]string `bun:"args,type:jsonb"`
+	Warnings    []string          `bun:"warnings,type:jsonb"`
+	WorkflowID  string            `bun:"workflow_id"`
+	EmailStatus string            `bun:"email_status,nullzero,default:'pending'"`
+	EmailID     *string           `bun:"email_id"`
+	EmailedAt   *time.Time        `bun:"emailed_at"`
+	CreatedAt   time.Time         `bun:"created_at,nullzero,default:now()"`
+}
+
 // OrderRow is one stored order line with everything the storefront sent.
 type OrderRow struct {
 	bun.BaseModel `bun:"table:orders,alias:o"`
 
-	ID           int64             `bun:"id,pk,autoincrement"`
-	Provider     string            `bun:"provider"`
-	PurchaseID   string            `bun:"purchase_id"`
-	RunningNo    string            `bun:"running_no"`
-	CustomerID   *int64            `bun:"customer_id"`
-	ProductID    uint32            `bun:"product_id"`
-	Major        uint32            `bun:"major"`
-	Minor        uint32            `bun:"minor"`
-	ProductName  string            `bun:"product_name"`
-	Quantity     int               `bun:"quantity"`
-	Features     string            `bun:"features"`
-	LicenseModel string            `bun:"license_model"`
-	ExpiresAt    *time.Time        `bun:"expires_at"`
-	Maintenance  *time.Time        `bun:"maintenance_until"`
-	OrderDate    time.Time         `bun:"order_date"`
-	Fields       map[string]string `bun:"fields,type:jsonb"`
-	Args         map[string]string `bun:"args,type:jsonb"`
-	Warnings     []string          `bun:"warnings,type:jsonb"`
-	WorkflowID   string            `bun:"workflow_id"`
-	EmailStatus  string            `bun:"email_status,nullzero,default:'pending'"`
-	EmailID      *string           `bun:"email_id"`
-	EmailedAt    *time.Time        `bun:"emailed_at"`
-	CreatedAt    time.Time         `bun:"created_at,nullzero,default:now()"`
+	ID int64 `bun:"id,pk,autoincrement"`
+	LineRecord
+	ProductID    uint32 `bun:"product_id"`
+	Major        uint32 `bun:"major"`
+	Minor        uint32 `bun:"minor"`
+	ProductName  string `bun:"product_name"`
+	Quantity     int    `bun:"quantity"`
+	Features     string `bun:"features"`
+	LicenseModel string `bun:"license_model"`
 
 	Keys []*LicenseKey `bun:"rel:has-many,join:id=order_id"`
 }

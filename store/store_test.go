@@ -228,9 +228,26 @@ func sampleCustomer() *store.Customer {
 func sampleOrder(purchaseID, runningNo string) *store.OrderRow {
 	expires := time.Date(2027, time.March, 14, 0, 0, 0, 0, time.UTC)
 	return &store.OrderRow{
-		Provider:     "shareit",
-		PurchaseID:   purchaseID,
-		RunningNo:    runningNo,
+		LineRecord: store.LineRecord{
+			Provider:   "shareit",
+			PurchaseID: purchaseID,
+			RunningNo:  runningNo,
+			ExpiresAt:  &expires,
+			OrderDate:  orderDate,
+			Fields: map[string]string{
+				"FIRSTNAME":     "Jürgen",
+				"LASTNAME":      "Müller",
+				"ADD[X]":        "yes",
+				"ADD[ÄÖÜ]":      "ß€😀",
+				"quote\"key":    "back\\slash\nnew line\ttab",
+				"<html>":        "&amp; 'single'",
+				"":              "empty key",
+				"EMPTY":         "",
+				"unicode\u2028": "\u0001control",
+			},
+			Args:       map[string]string{"is_productid": "300123", "is_features": "0:3;1:1", "is_user": "shareit"},
+			WorkflowID: "order/shareit/" + purchaseID + "/" + runningNo,
+		},
 		ProductID:    300123,
 		Major:        2,
 		Minor:        1,
@@ -238,21 +255,6 @@ func sampleOrder(purchaseID, runningNo string) *store.OrderRow {
 		Quantity:     3,
 		Features:     "0:3;1:1",
 		LicenseModel: "subscription",
-		ExpiresAt:    &expires,
-		OrderDate:    orderDate,
-		Fields: map[string]string{
-			"FIRSTNAME":     "Jürgen",
-			"LASTNAME":      "Müller",
-			"ADD[X]":        "yes",
-			"ADD[ÄÖÜ]":      "ß€😀",
-			"quote\"key":    "back\\slash\nnew line\ttab",
-			"<html>":        "&amp; 'single'",
-			"":              "empty key",
-			"EMPTY":         "",
-			"unicode\u2028": "\u0001control",
-		},
-		Args:       map[string]string{"is_productid": "300123", "is_features": "0:3;1:1", "is_user": "shareit"},
-		WorkflowID: "order/shareit/" + purchaseID + "/" + runningNo,
 	}
 }
 
