@@ -19,7 +19,9 @@ func plotLatency(path string, rows []row) error {
 	p.Y.Label.Text = "latency, ms (log scale)"
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.X.Tick.Marker, p.Y.Tick.Marker = plot.LogTicks{Prec: -1}, plot.LogTicks{Prec: -1}
+	// Top right, moved left into the gap between orders and repeats.
 	p.Legend.Top = true
+	p.Legend.XOffs = -3 * vg.Inch
 	p.Add(plotter.NewGrid())
 
 	type series struct{ shape, workload string }
