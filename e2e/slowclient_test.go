@@ -91,7 +91,7 @@ func TestSlowClients(t *testing.T) {
 	// Nothing was started or stored for either.
 	for _, p := range []string{headersPurchase, bodyPurchase} {
 		id := "IssueLicense:shareit:" + p + "-1"
-		if _, err := s.app.Temporal.DescribeWorkflowExecution(context.Background(), id, ""); err == nil {
+		if _, err := s.app.Temporal.DescribeWorkflow(context.Background(), id, ""); err == nil {
 			t.Errorf("workflow %s was started for a cut-off request", id)
 		}
 		if _, err := s.app.Store.FindOrderLine(context.Background(), "shareit", p, "1"); err != store.ErrNotFound {

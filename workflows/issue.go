@@ -142,19 +142,38 @@ var (
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
 		Summary:             "save customer, order and keys",
 	}
+	emailRetry = &temporal.RetryPolicy{
+		InitialInterval:    time.Second,
+		BackoffCoefficient: 2,
+		MaximumInterval:    5 * time.Minute,
+		MaximumAttempts:    activities.EmailAttempts,
+	}
+	// Histories from before emailLocalVersion send as an activity.
 	emailOptions = workflow.ActivityOptions{
 		// Resend answers in well under a second; a worker that died
 		// mid-send is noticed after this long.
 		StartToCloseTimeout: 10 * time.Second,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    5 * time.Minute,
-			MaximumAttempts:    activities.EmailAttempts,
-		},
-		Summary: "email the keys to the buyer",
+		RetryPolicy:         emailRetry,
+		Summary:             "email the keys to the buyer",
+	}
+	// From emailLocalVersion on, the email is a local activity: it runs in
+	// the workflow task that the save's completion starts, which spares the
+	// server an activity dispatch and a workflow task per order. A worker
+	// that dies mid-send is noticed when that workflow task times out;
+	// another worker replays it and sends again, with the same idempotency
+	// key.
+	emailLocalOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		// A local activity's attempts also end at this: room for all of
+		// them (about an hour).
+		ScheduleToCloseTimeout: 3 * time.Hour,
+		RetryPolicy:            emailRetry,
+		Summary:                "email the keys to the buyer",
 	}
 )
+
+// emailLocalVersion marks histories whose emails are local activities.
+const emailLocalVersion = "email-local-activity"
 
 // IssueLicense turns one order line into license keys: it generates them
 // (answering IssueKeyUpdate), saves customer, order and keys, and emails
@@ -256,7 +275,13 @@ func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
 	if !line.Email.Send || to == "" {
 		return EmailSkipped, setEmailStatus(ctx, EmailSkipped, "")
 	}
-	ctx = workflow.WithActivityOptions(ctx, emailOptions)
+	local := workflow.GetVersion(ctx, emailLocalVersion, workflow.DefaultVersion, 1) >= 1
+	send := func(req activities.EmailRequest) workflow.Future {
+		if local {
+			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, emailLocalOptions), a.SendEmail, req)
+		}
+		return workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, emailOptions), a.SendEmail, req)
+	}
 	for attempt := 1; ; attempt++ {
 		req := activities.EmailRequest{
 			Line: line,
@@ -267,7 +292,7 @@ func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
 			IdempotencyKey: fmt.Sprintf("%s/email/%d", workflow.GetInfo(ctx).WorkflowExecution.ID, attempt),
 		}
 		var id string
-		err := workflow.ExecuteActivity(ctx, a.SendEmail, req).Get(ctx, &id)
+		err := send(req).Get(ctx, &id)
 		s.sends++
 		s.lastTo, s.lastID = to, id
 		if err == nil {

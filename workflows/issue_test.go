@@ -17,6 +17,7 @@ import (
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
@@ -49,9 +50,10 @@ func permanentMailError() error {
 // fixture is a test workflow environment with the real activities
 // registered and EmailStatus upserts recorded.
 type fixture struct {
-	t    *testing.T
-	env  *testsuite.TestWorkflowEnvironment
-	acts *activities.Activities
+	t     *testing.T
+	env   *testsuite.TestWorkflowEnvironment
+	acts  *activities.Activities
+	start time.Time // the workflow's start, in the environment's clock
 
 	mu       sync.Mutex
 	statuses []string                   // EmailStatus values upserted, in order
@@ -79,13 +81,21 @@ func newFixture(t *testing.T) *fixture {
 			f.mu.Unlock()
 			return nil
 		}).Maybe()
-	f.env.SetStartTime(testenv.OrderDate.Add(2 * time.Minute))
+	// The test environment's clock starts at the wall clock's: it gives a
+	// local activity retried after a backoff timer a deadline from its own
+	// clock but checks it against the wall clock, so an earlier start would
+	// time every retry out.
+	f.start = time.Now().UTC().Truncate(time.Second)
+	f.env.SetStartTime(f.start)
 	f.env.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: workflowID, TaskQueue: workflows.TaskQueue})
 	// The API starts the workflow with EmailStatus = pending.
 	require.NoError(t, f.env.SetTypedSearchAttributesOnStart(
 		temporal.NewSearchAttributes(workflows.EmailStatus.ValueSet(workflows.EmailPending))))
 	f.env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 		sa := args.Get(0).(temporal.SearchAttributes)
+		if sa.ContainsKey(temporal.NewSearchAttributeKeyKeywordList("TemporalChangeVersion")) {
+			return // workflow.GetVersion's own
+		}
 		v, ok := sa.GetKeyword(workflows.EmailStatus)
 		if _, line := sa.GetKeyword(workflows.OrderLine); line && !ok {
 			return // a support workflow joining its order line
@@ -338,6 +348,30 @@ func TestIssueLicenseSendsEmail(t *testing.T) {
 	}
 }
 
+// TestIssueLicenseTaskKinds: only the save is an activity task; the keys and
+// the email are local activities, run by the worker inside workflow tasks
+// (emailLocalVersion), which keeps an order to two workflow tasks.
+func TestIssueLicenseTaskKinds(t *testing.T) {
+	f := newFixture(t)
+	f.mockKeys(testKeys(1))
+	f.mockSave(0)
+	f.mockEmail(0, emailOK)
+	f.issueKey()
+	var local, remote []string
+	f.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local = append(local, info.ActivityType.Name)
+	})
+	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		remote = append(remote, info.ActivityType.Name)
+	})
+
+	f.run(testenv.OrderLine("548712391"))
+
+	assert.Equal(t, []string{"GenerateKeys", "SendEmail"}, local, "local activities")
+	assert.Equal(t, []string{"SaveOrder"}, remote, "activity tasks")
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
 func TestIssueLicenseSkipsEmail(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -453,7 +487,7 @@ func TestIssueLicenseParksPermanentEmailFailure(t *testing.T) {
 	assert.Equal(t, workflowID+"/email/2", calls[1].req.IdempotencyKey)
 	assert.Equal(t, keys, calls[1].req.Keys)
 	assert.Equal(t, line, calls[1].req.Line, "the retry mails the same line; only To changes")
-	assert.True(t, calls[1].at.Equal(testenv.OrderDate.Add(2*time.Minute+time.Hour)),
+	assert.True(t, calls[1].at.Equal(f.start.Add(time.Hour)),
 		"second send at %v, want only after the retry", calls[1].at)
 
 	assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSent}, f.result())
