@@ -22,6 +22,9 @@ import (
 // ErrNotFound is returned when an order line has not been stored yet.
 var ErrNotFound = errors.New("not found")
 
+// maxConns bounds each process's connections to Postgres.
+const maxConns = 10
+
 // connectTimeout applies when the URL sets no connect_timeout.
 const connectTimeout = 5 * time.Second
 
@@ -37,7 +40,12 @@ func Open(dsn string) (*bun.DB, error) {
 		cfg.ConnectTimeout = connectTimeout
 	}
 	sqldb := stdlib.OpenDB(*cfg)
-	sqldb.SetMaxOpenConns(20)
+	// Keep as many idle connections as may be open: database/sql keeps two
+	// by default, so under concurrent calls every other query would open a
+	// new Postgres connection (a backend process) and close it after.
+	sqldb.SetMaxOpenConns(maxConns)
+	sqldb.SetMaxIdleConns(maxConns)
+	sqldb.SetConnMaxIdleTime(5 * time.Minute)
 	return bun.NewDB(sqldb, pgdialect.New()), nil
 }
 
