@@ -51,31 +51,17 @@ func activate(d Deps, g *guard) http.Handler {
 			return
 		}
 		req.Key, req.ComputerID = strings.TrimSpace(req.Key), strings.TrimSpace(req.ComputerID)
-		switch {
-		case req.Key == "":
-			writeJSON(w, http.StatusBadRequest, errorBody{"key: missing"})
+		if problem := keyAndComputer(req.Key, req.ComputerID); problem != "" {
+			writeJSON(w, http.StatusBadRequest, errorBody{problem})
 			return
-		case req.ComputerID == "" || len(req.ComputerID) > 256:
-			writeJSON(w, http.StatusBadRequest, errorBody{"computer_id: 1 to 256 bytes"})
-			return
-		case len(req.ComputerName) > 256 || len(req.AppVersion) > 64:
+		}
+		if len(req.ComputerName) > 256 || len(req.AppVersion) > 64 {
 			writeJSON(w, http.StatusBadRequest, errorBody{"computer_name (256 bytes) or app_version (64 bytes) too long"})
 			return
 		}
-		if !g.admit(w, r, req.Key) {
-			return
-		}
-		if d.Signer == nil {
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{"activation is not configured on this server"})
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		ctx, cancel, now, k, ok := lookupSigned(w, r, d, g, req.Key, "activation")
 		defer cancel()
-		now := time.Now().UTC()
-		k, err := lookupKey(ctx, d, req.Key, now)
-		if err != nil {
-			d.Log.Error("Activate: look up key", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+		if !ok {
 			return
 		}
 		switch k.status {
@@ -119,6 +105,44 @@ func activate(d Deps, g *guard) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, resp)
 	})
+}
+
+// keyAndComputer checks the two fields that activation and validation
+// both take; "" when they are good.
+func keyAndComputer(key, computerID string) string {
+	switch {
+	case key == "":
+		return "key: missing"
+	case computerID == "" || len(computerID) > 256:
+		return "computer_id: 1 to 256 bytes"
+	}
+	return ""
+}
+
+// lookupSigned begins an activation or a validation whose request is
+// valid: it admits the caller for key, checks that this server can sign
+// (both answer signed), and looks the key up, all under a 5-second bound
+// that cancel ends. ok is false once it has answered (a database failure
+// is logged and answered "try again").
+func lookupSigned(w http.ResponseWriter, r *http.Request, d Deps, g *guard, key, service string) (
+	ctx context.Context, cancel context.CancelFunc, now time.Time, k knownKey, ok bool,
+) {
+	ctx, cancel = context.WithTimeout(r.Context(), 5*time.Second)
+	now = time.Now().UTC()
+	if !g.admit(w, r, key) {
+		return ctx, cancel, now, k, false
+	}
+	if d.Signer == nil {
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{service + " is not configured on this server"})
+		return ctx, cancel, now, k, false
+	}
+	k, err := lookupKey(ctx, d, key, now)
+	if err != nil {
+		d.Log.Error("Look up key", "service", service, "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+		return ctx, cancel, now, k, false
+	}
+	return ctx, cancel, now, k, true
 }
 
 // Key statuses, as validation reports them.
@@ -184,31 +208,18 @@ func validate(d Deps, g *guard) http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		switch {
-		case strings.TrimSpace(req.Key) == "":
-			writeJSON(w, http.StatusBadRequest, errorBody{"key: missing"})
+		req.Key = strings.TrimSpace(req.Key)
+		if problem := keyAndComputer(req.Key, req.ComputerID); problem != "" {
+			writeJSON(w, http.StatusBadRequest, errorBody{problem})
 			return
-		case req.ComputerID == "" || len(req.ComputerID) > 256:
-			writeJSON(w, http.StatusBadRequest, errorBody{"computer_id: 1 to 256 bytes"})
-			return
-		case len(req.Nonce) < 16 || len(req.Nonce) > 128:
+		}
+		if len(req.Nonce) < 16 || len(req.Nonce) > 128 {
 			writeJSON(w, http.StatusBadRequest, errorBody{"nonce: 16 to 128 bytes, new for every request"})
 			return
 		}
-		if !g.admit(w, r, req.Key) {
-			return
-		}
-		if d.Signer == nil {
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{"validation is not configured on this server"})
-			return
-		}
-		ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+		ctx, cancel, now, k, ok := lookupSigned(w, r, d, g, req.Key, "validation")
 		defer cancel()
-		now := time.Now().UTC()
-		k, err := lookupKey(ctx, d, strings.TrimSpace(req.Key), now)
-		if err != nil {
-			d.Log.Error("Validate: look up key", "error", err)
-			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+		if !ok {
 			return
 		}
 		v := Validation{Status: k.status, Nonce: req.Nonce, CheckedAt: now.Format(time.RFC3339), ComputerID: req.ComputerID}

@@ -253,7 +253,7 @@ func TestWebhookAndExpiry(t *testing.T) {
 	if status != http.StatusOK || err != nil || c.Product != 1 || c.Features != (license.Features{3, 1, 0, 0}) {
 		t.Errorf("webhook: %d %q %+v %v", status, key, c, err)
 	}
-	status, key = s.post("/qlmservice.asmx/GetActivationKeyWithExpiryDate", qlmQuery+"&is_licensemodel=subscription&is_expdate=2027-11-26", orderForm(s.purchase(2), 1))
+	status, key = s.post(withExpiry, qlmQuery+"&is_licensemodel=subscription&is_expdate=2027-11-26", orderForm(s.purchase(2), 1))
 	c, err = s.ring.Verify(key)
 	if status != http.StatusOK || err != nil || c.Model != license.Subscription || !c.Expires.Equal(time.Date(2027, 11, 26, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("expiry date: %d %q %+v %v", status, key, c, err)

@@ -19,9 +19,7 @@ import (
 // repeated call gets the same renewed key, from Postgres once it is saved.
 func TestRenewalAuditTrail(t *testing.T) {
 	s := newStack(t)
-	query := "is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_user=shareit&is_pwd=" + password +
-		"&is_licensemodel=subscription&is_expduration=30"
-	const withExpiry = "/qlmservice.asmx/GetActivationKeyWithExpiryDate"
+	query := subscriptionQuery(1, 30)
 	status, original := s.post(withExpiry, query, orderForm(s.purchase(1), 1))
 	if status != http.StatusOK {
 		t.Fatalf("order: %d %s", status, original)

@@ -20,9 +20,7 @@ import (
 // extends the expiry the server reports.
 func TestShortKeys(t *testing.T) {
 	s := newStack(t)
-	query := "is_vendor=ShareIt&is_productid=9&is_majorversion=1&is_minorversion=0&is_user=shareit&is_pwd=" + password +
-		"&is_licensemodel=subscription&is_expduration=365&is_quantity=3&is_features=0:1"
-	const withExpiry = "/qlmservice.asmx/GetActivationKeyWithExpiryDate"
+	query := subscriptionQuery(9, 365) + "&is_quantity=3&is_features=0:1"
 	status, key := s.post(withExpiry, query, orderForm(s.purchase(1), 1))
 	// Four groups of four, the last character a Crockford check symbol.
 	if status != http.StatusOK || !regexp.MustCompile(`^[0-9A-Z]{4}(-[0-9A-Z]{4}){3}-[0-9A-Z]{3}[0-9A-Z*~$=]$`).MatchString(key) {

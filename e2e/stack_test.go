@@ -245,6 +245,16 @@ func (s *stack) purchase(n int) string { return fmt.Sprintf("%s%d", s.prefix, n)
 // the ';' in is_features unescaped.
 const qlmQuery = "is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorversion=0&is_qlmversion=5.0.00&is_features=0:3;1:1&is_user=shareit&is_pwd=" + password
 
+// withExpiry is QLM's Key Generator method for keys that expire.
+const withExpiry = "/qlmservice.asmx/GetActivationKeyWithExpiryDate"
+
+// subscriptionQuery is the URL query of a subscription of product (version
+// 1.0) for days, without features.
+func subscriptionQuery(product, days int) string {
+	return fmt.Sprintf("is_vendor=ShareIt&is_productid=%d&is_majorversion=1&is_minorversion=0&is_user=shareit&is_pwd=%s"+
+		"&is_licensemodel=subscription&is_expduration=%d", product, password, days)
+}
+
 // post calls the API like ShareIt: query in the URL, order form in the body.
 func (s *stack) post(path, query, body string) (int, string) {
 	s.t.Helper()

@@ -79,14 +79,10 @@ func SignComputer(k SigningKey, c ComputerLicense) (string, error) {
 // returns it. It does not check the computer id against the running
 // computer, nor the dates: the application does (CheckBy, Key.Expired).
 func (r Keyring) VerifyComputer(s string) (ComputerLicense, error) {
-	raw, err := decode(s)
+	payload, sig, err := decodeSigned(s)
 	if err != nil {
 		return ComputerLicense{}, err
 	}
-	if len(raw) < ed25519.SignatureSize {
-		return ComputerLicense{}, fmt.Errorf("%w: too short", ErrMalformed)
-	}
-	payload, sig := raw[:len(raw)-ed25519.SignatureSize], raw[len(raw)-ed25519.SignatureSize:]
 	d := decoder{buf: payload}
 	key, err := d.claims()
 	if err != nil {

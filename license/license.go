@@ -213,14 +213,10 @@ type Keyring map[uint16]ed25519.PublicKey
 // [ErrMalformed], [ErrUnknownKey] or [ErrBadSignature] and come with zero
 // Claims.
 func (r Keyring) Verify(key string) (Claims, error) {
-	raw, err := decode(key)
+	payload, sig, err := decodeSigned(key)
 	if err != nil {
 		return Claims{}, err
 	}
-	if len(raw) < ed25519.SignatureSize {
-		return Claims{}, fmt.Errorf("%w: too short", ErrMalformed)
-	}
-	payload, sig := raw[:len(raw)-ed25519.SignatureSize], raw[len(raw)-ed25519.SignatureSize:]
 	c, err := unmarshal(payload)
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrMalformed, err)
@@ -229,6 +225,19 @@ func (r Keyring) Verify(key string) (Claims, error) {
 		return Claims{}, err
 	}
 	return c, nil
+}
+
+// decodeSigned decodes a key or computer license and splits it into the
+// signed payload and the signature that ends it.
+func decodeSigned(s string) (payload, sig []byte, err error) {
+	raw, err := decode(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(raw) < ed25519.SignatureSize {
+		return nil, nil, fmt.Errorf("%w: too short", ErrMalformed)
+	}
+	return raw[:len(raw)-ed25519.SignatureSize], raw[len(raw)-ed25519.SignatureSize:], nil
 }
 
 // verify checks sig over message with the public key of id.
