@@ -107,15 +107,23 @@ func keySerial(line order.Line, i int) (uint64, error) {
 	return binary.BigEndian.Uint64(sum[:8]), nil
 }
 
+// Delivery is whether the storefront received a line's keys, as its
+// workflow knows it when the line is saved: Status "" (not asked),
+// confirmed or unconfirmed (held), and how that is known.
+type Delivery struct {
+	Status, Reason string
+}
+
 // SaveOrder upserts the customer and stores the order line with its keys,
-// or, for a renewal, the renewal linked to the original line.
-func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []order.Key) error {
+// or, for a renewal, the renewal linked to the original line. Histories
+// from before delivery reports schedule it without one: a zero Delivery.
+func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []order.Key, delivery Delivery) error {
 	if line.Renews != nil {
-		return a.saveRenewal(ctx, line, keys)
+		return a.saveRenewal(ctx, line, keys, delivery)
 	}
 	c := line.Customer
 	row := &store.OrderRow{
-		LineRecord:   lineRecord(ctx, line),
+		LineRecord:   lineRecord(ctx, line, delivery),
 		ProductID:    line.Product.ID,
 		Major:        line.Product.Major,
 		Minor:        line.Product.Minor,
@@ -128,34 +136,48 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 	for i, k := range keys {
 		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
 	}
-	return a.Store.SaveOrder(ctx, customer(c), row, rows)
+	if err := a.Store.SaveOrder(ctx, customer(c), row, rows); err != nil {
+		return err
+	}
+	if delivery.Status == "unconfirmed" {
+		a.Metrics.Delivery("held")
+	}
+	return nil
 }
 
-func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []order.Key) error {
+func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []order.Key, delivery Delivery) error {
 	o := line.Renews
-	row := &store.RenewalRow{Kind: o.Kind, LineRecord: lineRecord(ctx, line)}
+	row := &store.RenewalRow{Kind: o.Kind, LineRecord: lineRecord(ctx, line, delivery)}
 	rows := make([]store.RenewalKey, len(keys))
 	for i, k := range keys {
 		rows[i] = store.RenewalKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
 	}
 	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
-	return a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows)
+	if err := a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows); err != nil {
+		return err
+	}
+	if delivery.Status == "unconfirmed" {
+		a.Metrics.Delivery("held")
+	}
+	return nil
 }
 
 // lineRecord is what an order line and a renewal both store of the line.
-func lineRecord(ctx context.Context, line order.Line) store.LineRecord {
+func lineRecord(ctx context.Context, line order.Line, delivery Delivery) store.LineRecord {
 	return store.LineRecord{
-		Provider:    line.Provider,
-		PurchaseID:  line.PurchaseID,
-		RunningNo:   line.RunningNo,
-		ExpiresAt:   optionalDate(line.ExpiryDate()),
-		Maintenance: optionalDate(line.MaintenanceDate()),
-		OrderDate:   line.OrderDate,
-		Fields:      nonNil(line.Fields),
-		Args:        nonNil(line.Args),
-		Warnings:    append([]string{}, line.Warnings...),
-		WorkflowID:  activity.GetInfo(ctx).WorkflowExecution.ID,
-		EmailStatus: firstEmailStatus(line),
+		Delivery:       delivery.Status,
+		DeliveryReason: delivery.Reason,
+		Provider:       line.Provider,
+		PurchaseID:     line.PurchaseID,
+		RunningNo:      line.RunningNo,
+		ExpiresAt:      optionalDate(line.ExpiryDate()),
+		Maintenance:    optionalDate(line.MaintenanceDate()),
+		OrderDate:      line.OrderDate,
+		Fields:         nonNil(line.Fields),
+		Args:           nonNil(line.Args),
+		Warnings:       append([]string{}, line.Warnings...),
+		WorkflowID:     activity.GetInfo(ctx).WorkflowExecution.ID,
+		EmailStatus:    firstEmailStatus(line),
 	}
 }
 
@@ -188,6 +210,27 @@ func nonNil(m map[string]string) map[string]string {
 		return map[string]string{}
 	}
 	return m
+}
+
+// DeliveryChange settles a held line: confirmed (its keys activate, the
+// email follows) or cancelled (its keys revoked, no email).
+type DeliveryChange struct {
+	Line           string // order.Name of the line or renewal
+	Renewal        bool
+	Status, Reason string
+}
+
+// SetDelivery records how a held line was settled.
+func (a *Activities) SetDelivery(ctx context.Context, c DeliveryChange) error {
+	provider, purchaseID, runningNo, err := order.ParseName(c.Line)
+	if err != nil {
+		return temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
+	}
+	if err := a.Store.SetDelivery(ctx, store.Line{Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo}, c.Status, c.Reason); err != nil {
+		return err
+	}
+	a.Metrics.Delivery(c.Status)
+	return nil
 }
 
 // EmailRequest is the input of SendEmail.

@@ -6,8 +6,10 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -48,7 +50,13 @@ type Deps struct {
 	// RatePerAddress and RatePerKey bound the public /v1 requests a
 	// minute (defaults 300 per address, 60 per key).
 	RatePerAddress, RatePerKey int
+	// ReportWithin is how long a line's workflow waits for the API's
+	// report that the storefront received the keys (default a minute)
+	// before it holds the line.
+	ReportWithin time.Duration
 }
+
+func (d Deps) reportWithin() time.Duration { return cmp.Or(d.ReportWithin, time.Minute) }
 
 func (d Deps) releaseLimit() int { return cmp.Or(d.ReleaseLimit, 3) }
 
@@ -149,14 +157,18 @@ func Readyz(st *store.Store, c client.Client, log *slog.Logger) http.Handler {
 
 // plainError answers with a one-line reason, as the storefront expects.
 func plainError(w http.ResponseWriter, status int, reason string) {
-	writePlain(w, status, reason)
+	_ = writePlain(w, status, reason) // the caller's loss
 }
 
-func writePlain(w http.ResponseWriter, status int, body string) {
+// writePlain answers with body and its length, so that a flushed answer
+// is complete for the caller while the handler goes on.
+func writePlain(w http.ResponseWriter, status int, body string) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)+1))
 	w.WriteHeader(status)
-	_, _ = w.Write([]byte(body + "\n"))
+	_, err := io.WriteString(w, body+"\n")
+	return err
 }
 
 // statusWriter remembers the status for the access log.
@@ -169,6 +181,9 @@ func (w *statusWriter) WriteHeader(status int) {
 	w.status = status
 	w.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets http.ResponseController flush through the wrapper.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // accessLog logs every call without its query string (QLM-style URLs
 // carry the provider's password there) and records it in the metrics.

@@ -66,6 +66,9 @@ func decodeLine(d Deps, auth *authenticator, r *http.Request, method string) (or
 	if err != nil {
 		return order.Line{}, refuse(d, err)
 	}
+	if p.Holds() {
+		line.Confirm = &order.Confirm{ReportWithin: d.reportWithin(), CancelAfterDays: p.CancelUnconfirmedAfterDays}
+	}
 	return line, nil
 }
 

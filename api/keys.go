@@ -46,25 +46,101 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 
 		ctx, cancel := context.WithTimeout(r.Context(), d.KeyTimeout)
 		defer cancel()
-		keys, stored, err := issue(ctx, d, line)
+		keys, delivery, err := issue(ctx, d, line)
 		if err != nil {
 			status, reason := issueFailure(ctx, err)
 			d.Log.Error("Issue keys", "order", line.ID(), "status", status, "error", err)
 			plainError(w, status, reason)
+			if !keyGenerationFailed(err) { // a failed run keys nothing
+				// The workflow may have started, and key the line later: it
+				// must not mail keys the storefront never had.
+				_ = http.NewResponseController(w).Flush() // the storefront does not wait for the report
+				why := fmt.Sprintf("answered %d: %s", status, reason)
+				if r.Context().Err() != nil {
+					why = "the caller was gone before the keys were ready"
+				}
+				report(r.Context(), d, line, false, why)
+			}
 			return
 		}
-		d.Metrics.Keyed(line.Provider, line.Renews != nil, stored)
-		writePlain(w, http.StatusOK, strings.Join(keys, "\n"))
+		d.Metrics.Keyed(line.Provider, line.Renews != nil, delivery != deliveryWorkflow)
+		werr := writeKeys(w, r, keys)
+		switch delivery {
+		case deliveryWorkflow, workflows.DeliveryUnconfirmed:
+			// The workflow waits for this report before it saves the line,
+			// or holds the line until a call gets the keys.
+			if werr != nil {
+				report(r.Context(), d, line, false, "the answer with the keys was not delivered: "+werr.Error())
+			} else {
+				report(r.Context(), d, line, true, "answered 200 with the keys")
+			}
+		case workflows.DeliveryCancelled:
+			d.Log.Warn("A call for an order line support cancelled: answered with its revoked keys", "order", line.ID())
+		}
 	})
+}
+
+// deliveryWorkflow is issue's delivery for keys that came from the
+// workflow rather than Postgres.
+const deliveryWorkflow = "workflow"
+
+// writeKeys answers with the keys and says whether the answer left: it is
+// flushed whole (with its length, so the storefront has all of it before
+// the report is sent), and fails when the caller has gone.
+func writeKeys(w http.ResponseWriter, r *http.Request, keys []string) error {
+	if err := r.Context().Err(); err != nil {
+		return errors.New("the caller was gone before the answer was written")
+	}
+	if err := writePlain(w, http.StatusOK, strings.Join(keys, "\n")); err != nil {
+		return fmt.Errorf("writing the answer: %w", err)
+	}
+	if err := http.NewResponseController(w).Flush(); err != nil {
+		return fmt.Errorf("sending the answer: %w", err)
+	}
+	return nil
+}
+
+// reportTimeout bounds the report of an answer to the line's workflow;
+// the Temporal client retries within it while the server is unreachable.
+const reportTimeout = 20 * time.Second
+
+// report tells the line's workflow whether the storefront received the
+// keys, for a line that waits for it (order.Line.Confirm). A report that
+// cannot be sent is logged: the workflow holds the line when none comes.
+func report(ctx context.Context, d Deps, line order.Line, delivered bool, reason string) {
+	if line.Confirm == nil {
+		return
+	}
+	if !delivered {
+		d.Metrics.Delivery("undelivered")
+		d.Log.Warn("The storefront did not receive the keys; the line will be held", "order", line.ID(), "reason", reason)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reportTimeout)
+	defer cancel()
+	_, id, _ := workflows.LineWorkflow(line)
+	err := d.Temporal.SignalWorkflow(ctx, id, "", workflows.DeliverySignal, workflows.DeliveryReport{Delivered: delivered, Reason: reason})
+	var notFound *serviceerror.NotFound
+	switch {
+	case errors.As(err, &notFound):
+		// Never started (nothing to hold), or finished (a line settled).
+	case err != nil:
+		d.Log.Error("Report the answer to the line's workflow", "order", line.ID(), "delivered", delivered, "error", err)
+	}
+}
+
+func keyGenerationFailed(err error) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == workflows.KeyGenerationFailed
 }
 
 // issue returns the order line's keys: from Postgres when the line was
 // saved before, else from the IssueLicense workflow, started or joined with
 // Update-With-Start. The update returns as soon as the keys are signed.
-// stored says the keys came from Postgres (a repeat).
-func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored bool, err error) {
-	if keys, err := storedKeys(ctx, d, line); err == nil {
-		return keys, true, nil
+// delivery is deliveryWorkflow for keys from the workflow, else the stored
+// line's Delivery (a repeat).
+func issue(ctx context.Context, d Deps, line order.Line) (keys []string, delivery string, err error) {
+	if keys, delivery, err := storedKeys(ctx, d, line); err == nil {
+		return keys, delivery, nil
 	} else if !errors.Is(err, store.ErrNotFound) {
 		// The workflow can still answer; the database may be back by the
 		// time it saves.
@@ -94,7 +170,7 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored 
 	}
 	keys, err = updateWithStart(ctx, d, options, workflowType, line, id)
 	if err == nil {
-		return keys, false, nil
+		return keys, deliveryWorkflow, nil
 	}
 	// The server answers an update ID from the run that saw it, even a
 	// failed one, and refuses an unseen one on a completed run. So a run
@@ -103,7 +179,7 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored 
 	// that completed under such an ID answers with its result.
 	latest, derr := d.Temporal.DescribeWorkflow(ctx, id, "")
 	if derr != nil {
-		return nil, false, err
+		return nil, "", err
 	}
 	info := latest.RawResponse.GetWorkflowExecutionInfo()
 	switch info.GetStatus() {
@@ -111,15 +187,16 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, stored 
 		var app *temporal.ApplicationError
 		if errors.As(err, &app) && app.Type() == workflows.KeyGenerationFailed && info.GetCloseTime().AsTime().Before(asked) {
 			keys, err = updateWithStart(ctx, d, options, workflowType, line, id+"/after/"+info.GetExecution().GetRunId())
-			return keys, false, err
+			return keys, deliveryWorkflow, err
 		}
 	case enums.WORKFLOW_EXECUTION_STATUS_COMPLETED:
 		var res workflows.Result
 		if rerr := d.Temporal.GetWorkflow(ctx, id, info.GetExecution().GetRunId()).Get(ctx, &res); rerr == nil && len(res.Keys) > 0 {
-			return res.Keys, false, nil
+			// Completed and so settled: nothing to report.
+			return res.Keys, res.Delivery, nil
 		}
 	}
-	return nil, false, err
+	return nil, "", err
 }
 
 // updateWithStart starts or joins the line's workflow and waits for its
@@ -144,7 +221,7 @@ func updateWithStart(ctx context.Context, d Deps, options client.StartWorkflowOp
 	return keys, nil
 }
 
-func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, error) {
+func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
 	return d.Store.LineKeys(ctx, line.Provider, line.PurchaseID, line.RunningNo)

@@ -140,8 +140,8 @@ func latestDates(ctx context.Context, d Deps, row *store.OrderRow, line order.Li
 		return time.Time{}, time.Time{}, err
 	}
 	for _, r := range renewals {
-		if r.Provider == line.Provider && r.PurchaseID == line.PurchaseID && r.RunningNo == line.RunningNo {
-			continue
+		if r.Provider == line.Provider && r.PurchaseID == line.PurchaseID && r.RunningNo == line.RunningNo || !r.Delivered() {
+			continue // a repeated call, or a renewal held or cancelled
 		}
 		if r.ExpiresAt != nil {
 			expires = *r.ExpiresAt

@@ -74,6 +74,9 @@ func activate(d Deps, g *guard) http.Handler {
 		case statusExpired:
 			writeJSON(w, http.StatusForbidden, errorBody{"key expired"})
 			return
+		case statusOnHold:
+			writeJSON(w, http.StatusForbidden, errorBody{"key on hold: the storefront has not confirmed its purchase"})
+			return
 		}
 		claims, st := k.claims, k.state
 		a := &store.Activation{Serial: st.Serial, ComputerID: req.ComputerID, ComputerName: req.ComputerName, AppVersion: req.AppVersion}
@@ -152,6 +155,9 @@ const (
 	statusExpired      = "expired"
 	statusNotActivated = "not_activated"
 	statusUnknown      = "unknown"
+	// statusOnHold: the storefront has not confirmed the key's purchase
+	// (it did not receive the key); it does not activate until it does.
+	statusOnHold = "on_hold"
 )
 
 // knownKey is a key as the server sees it.
@@ -195,6 +201,8 @@ func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey
 		k.status = statusRevoked
 	case claims.Expired(now):
 		k.status = statusExpired
+	case st.Held:
+		k.status = statusOnHold
 	}
 	return k, nil
 }

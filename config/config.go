@@ -69,10 +69,31 @@ type Provider struct {
 	// .NET notation such as "dd/MM/yyyy", for a vendor who changed QLM's
 	// default (yyyy-MM-dd, which is always read too).
 	DateFormat string `yaml:"date_format"`
+	// Unconfirmed is what becomes of a line whose keys the storefront did
+	// not receive (keysmith answered an error, timed out, or the caller was
+	// gone): "hold" (the default: no email, the keys do not activate until
+	// the storefront calls again or support confirms), or "mail" for a
+	// storefront that completes its purchases regardless.
+	Unconfirmed string `yaml:"unconfirmed"`
+	// CancelUnconfirmedAfterDays cancels a held line, revoking its keys,
+	// this many days after it was held (14 by default).
+	CancelUnconfirmedAfterDays int `yaml:"cancel_unconfirmed_after_days"`
 
 	allow      []netip.Prefix
 	dateLayout string
 }
+
+// What becomes of a line whose keys the storefront did not receive.
+const (
+	UnconfirmedHold = "hold"
+	UnconfirmedMail = "mail"
+	// DefaultCancelUnconfirmedAfterDays is how long a held line waits.
+	DefaultCancelUnconfirmedAfterDays = 14
+)
+
+// Holds reports whether the provider's lines wait for the storefront to
+// receive their keys.
+func (p *Provider) Holds() bool { return p.Unconfirmed != UnconfirmedMail }
 
 // AdminToken is an admin API caller: a name and the hex SHA-256 of its
 // token.
@@ -268,6 +289,19 @@ func (p *Provider) validate() error {
 		p.Encoding = "utf-8"
 	default:
 		return fmt.Errorf("encoding: %q is not utf-8 or iso-8859-1", p.Encoding)
+	}
+	switch p.Unconfirmed {
+	case "":
+		p.Unconfirmed = UnconfirmedHold
+	case UnconfirmedHold, UnconfirmedMail:
+	default:
+		return fmt.Errorf("unconfirmed: %q is not %q or %q", p.Unconfirmed, UnconfirmedHold, UnconfirmedMail)
+	}
+	switch {
+	case p.CancelUnconfirmedAfterDays == 0:
+		p.CancelUnconfirmedAfterDays = DefaultCancelUnconfirmedAfterDays
+	case p.CancelUnconfirmedAfterDays < 1 || p.CancelUnconfirmedAfterDays > 3650:
+		return fmt.Errorf("cancel_unconfirmed_after_days: %d is not 1 to 3650", p.CancelUnconfirmedAfterDays)
 	}
 	if p.DateFormat != "" {
 		layout, err := DotNetLayout(p.DateFormat)

@@ -12,8 +12,9 @@
 # EmailStatus = "failed". OrderLine (Keyword) gathers an order line's
 # workflows (its keys, renewals, support actions): OrderLine =
 # "shareit:123456-1". Provider, Product ("1 1.0"), OrderDate (Datetime) and
-# LicenseModel are what support and auditors filter by. None is personal
-# data. The worker also registers them at start-up.
+# LicenseModel are what support and auditors filter by. Delivery (Keyword)
+# finds the lines held because the storefront did not receive their keys:
+# Delivery = "unconfirmed". None is personal data. The worker also registers them at start-up.
 set -eu
 ns="${TEMPORAL_NAMESPACE:-default}"
 retention="${TEMPORAL_NAMESPACE_RETENTION:-720h}"
@@ -49,7 +50,7 @@ fi
 wait_for 60 "cannot list search attributes" temporal operator search-attribute list --namespace "$ns"
 attrs=$(temporal operator search-attribute list --namespace "$ns")
 
-for attr in EmailStatus:Keyword OrderLine:Keyword Provider:Keyword Product:Keyword OrderDate:Datetime LicenseModel:Keyword; do
+for attr in EmailStatus:Keyword OrderLine:Keyword Provider:Keyword Product:Keyword OrderDate:Datetime LicenseModel:Keyword Delivery:Keyword; do
 	name="${attr%%:*}" type="${attr#*:}"
 	if printf '%s\n' "$attrs" | grep -qw "$name"; then
 		echo "temporal-namespace: search attribute $name exists"
@@ -63,5 +64,5 @@ done
 # until then a workflow start that sets them is refused. Wait until a query
 # naming them all is accepted, so that the first orders are keyed at once.
 wait_for 180 "search attributes not usable" temporal workflow list --namespace "$ns" --limit 1 \
-	--query 'EmailStatus = "x" AND OrderLine = "x" AND Provider = "x" AND Product = "x" AND LicenseModel = "x" AND OrderDate > "2000-01-01T00:00:00Z"'
+	--query 'EmailStatus = "x" AND Delivery = "x" AND OrderLine = "x" AND Provider = "x" AND Product = "x" AND LicenseModel = "x" AND OrderDate > "2000-01-01T00:00:00Z"'
 echo "temporal-namespace: search attributes in use"

@@ -50,6 +50,10 @@ type Line struct {
 
 	Customer Customer
 	Email    Email
+	// Confirm, when set, holds the line until the storefront is known to
+	// have received its keys (see Confirm). Nil for a provider that mails
+	// regardless, and in every history from before the hold.
+	Confirm *Confirm
 
 	// Fields are all order fields as the storefront sent them; Args the
 	// key generator's URL arguments without credentials.
@@ -77,6 +81,22 @@ const (
 
 // Name is the original line's name (see Name).
 func (o Original) Name() string { return Name(o.Provider, o.PurchaseID, o.RunningNo) }
+
+// Confirm is how a line waits for the storefront to receive its keys.
+// MyCommerce does not complete a purchase whose key it did not get (and
+// does not call again), so the keys of such a line must not reach the buyer
+// or activate: the API reports every answer to the line's workflow, which
+// saves the line only once it has the report, and holds it when the keys
+// were not delivered.
+type Confirm struct {
+	// ReportWithin is how long the workflow waits for the API's report
+	// once the keys exist; without one (the API died after answering) the
+	// line is held.
+	ReportWithin time.Duration
+	// CancelAfterDays cancels a line still held this long after it was
+	// held, revoking its keys.
+	CancelAfterDays int
+}
 
 // Product is the configured product version the keys are for.
 type Product struct {

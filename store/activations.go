@@ -96,6 +96,10 @@ type KeyState struct {
 	Revoked bool
 	// Expires is the key's latest expiry, renewals included; zero: never.
 	Expires time.Time
+	// Held says the key's purchase waits for its storefront's
+	// confirmation (or the text is that of a held or cancelled renewal):
+	// it does not activate.
+	Held bool
 	// Line and Seats describe the key as stored, for a short key, whose
 	// text carries no claims.
 	Line  *OrderRow
@@ -111,7 +115,7 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 		return KeyState{}, err
 	}
 	k := normalizeKey(key)
-	st := KeyState{Line: row}
+	st := KeyState{Line: row, Held: row.Held()}
 	for _, lk := range row.Keys {
 		if normalizeKey(lk.Key) == k {
 			st.Serial, st.Revoked, st.Seats = lk.Serial, lk.RevokedAt != nil, lk.Seats
@@ -125,7 +129,7 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 		return KeyState{}, err
 	}
 	for _, r := range renewals {
-		if r.ExpiresAt != nil {
+		if r.ExpiresAt != nil && r.Delivered() {
 			st.Expires = *r.ExpiresAt
 		}
 	}
@@ -137,6 +141,11 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 			return KeyState{}, fmt.Errorf("renewed key: %w", err)
 		}
 		st.Serial, st.Seats = rk.Serial, rk.Seats
+		for _, r := range renewals {
+			if r.ID == rk.RenewalID && !r.Delivered() {
+				st.Held = true
+			}
+		}
 		for _, lk := range row.Keys {
 			if lk.Serial == rk.Serial {
 				st.Revoked = lk.RevokedAt != nil

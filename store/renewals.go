@@ -158,24 +158,31 @@ func (s *Store) findOrderByID(ctx context.Context, id int64) (*OrderRow, error) 
 	return o, nil
 }
 
-// LineKeys returns the keys stored for a line at its storefront, in order:
-// an order line's or a renewal's (a line is one or the other).
-func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo string) ([]string, error) {
-	var keys []string
-	err := s.db.NewRaw(`
-		SELECT key FROM (
-			SELECT k.key, k.position FROM license_keys k JOIN orders o ON o.id = k.order_id
+// LineKeys returns the keys stored for a line at its storefront, in order
+// (an order line's or a renewal's: a line is one or the other), and the
+// line's Delivery.
+func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo string) (keys []string, delivery string, err error) {
+	var rows []struct {
+		Key      string `bun:"key"`
+		Delivery string `bun:"delivery"`
+	}
+	err = s.db.NewRaw(`
+		SELECT key, delivery FROM (
+			SELECT k.key, k.position, coalesce(o.delivery, '') AS delivery FROM license_keys k JOIN orders o ON o.id = k.order_id
 			 WHERE o.provider = ? AND o.purchase_id = ? AND o.running_no = ?
 			UNION ALL
-			SELECT k.key, k.position FROM renewal_keys k JOIN renewals r ON r.id = k.renewal_id
+			SELECT k.key, k.position, coalesce(r.delivery, '') FROM renewal_keys k JOIN renewals r ON r.id = k.renewal_id
 			 WHERE r.provider = ? AND r.purchase_id = ? AND r.running_no = ?
 		) AS line ORDER BY position`,
-		provider, purchaseID, runningNo, provider, purchaseID, runningNo).Scan(ctx, &keys)
+		provider, purchaseID, runningNo, provider, purchaseID, runningNo).Scan(ctx, &rows)
 	if err != nil {
-		return nil, fmt.Errorf("keys of %s %s-%s: %w", provider, purchaseID, runningNo, err)
+		return nil, "", fmt.Errorf("keys of %s %s-%s: %w", provider, purchaseID, runningNo, err)
 	}
-	if len(keys) == 0 {
-		return nil, ErrNotFound
+	if len(rows) == 0 {
+		return nil, "", ErrNotFound
 	}
-	return keys, nil
+	for _, r := range rows {
+		keys = append(keys, r.Key)
+	}
+	return keys, rows[0].Delivery, nil
 }

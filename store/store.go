@@ -122,8 +122,22 @@ type LineRecord struct {
 	EmailStatus string            `bun:"email_status,nullzero,default:'pending'"`
 	EmailID     *string           `bun:"email_id"`
 	EmailedAt   *time.Time        `bun:"emailed_at"`
-	CreatedAt   time.Time         `bun:"created_at,nullzero,default:now()"`
+	// Delivery is whether the storefront received the keys: "" (not
+	// asked), confirmed, unconfirmed (held) or cancelled; DeliveryReason
+	// says how that is known.
+	Delivery       string    `bun:"delivery,nullzero"`
+	DeliveryReason string    `bun:"delivery_reason,nullzero"`
+	CreatedAt      time.Time `bun:"created_at,nullzero,default:now()"`
 }
+
+// Held reports whether the line waits for its storefront's confirmation:
+// not mailed, its keys not activating.
+func (r LineRecord) Held() bool { return r.Delivery == "unconfirmed" }
+
+// Delivered reports whether the line's keys count: the storefront
+// received them, or was not asked. A held or cancelled renewal extends
+// nothing.
+func (r LineRecord) Delivered() bool { return r.Delivery == "" || r.Delivery == "confirmed" }
 
 // OrderRow is one stored order line with everything the storefront sent.
 type OrderRow struct {
@@ -261,6 +275,50 @@ func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runnin
 		}
 	}
 	return nil
+}
+
+// SetDelivery records whether the storefront received the line's keys, on
+// the order line or the renewal stored under that name. A cancelled order
+// line's keys are revoked and its email skipped, in the same transaction;
+// a cancelled renewal no longer extends its keys.
+func (s *Store) SetDelivery(ctx context.Context, l Line, status, reason string) error {
+	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		for _, model := range []any{(*OrderRow)(nil), (*RenewalRow)(nil)} {
+			q := tx.NewUpdate().Model(model).
+				Set("delivery = ?", status).Set("delivery_reason = ?", reason).
+				Where("provider = ? AND purchase_id = ? AND running_no = ?", l.Provider, l.PurchaseID, l.RunningNo).
+				Returning("id")
+			if status == "cancelled" {
+				q = q.Set("email_status = 'skipped'")
+			}
+			var ids []int64
+			if err := q.Scan(ctx, &ids); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return fmt.Errorf("set delivery of %s: %w", l, err)
+			}
+			if len(ids) == 0 {
+				continue
+			}
+			if _, isOrder := model.(*OrderRow); isOrder && status == "cancelled" {
+				if _, err := tx.NewUpdate().Model((*LicenseKey)(nil)).Set("revoked_at = COALESCE(revoked_at, now())").
+					Where("order_id = ?", ids[0]).Exec(ctx); err != nil {
+					return fmt.Errorf("revoke the keys of %s: %w", l, err)
+				}
+			}
+			return nil
+		}
+		return fmt.Errorf("set delivery of %s: %w", l, ErrNotFound)
+	})
+}
+
+// CountHeld counts the order lines and renewals held for their
+// storefront's confirmation.
+func (s *Store) CountHeld(ctx context.Context) (int, error) {
+	var n int
+	err := s.db.NewRaw("SELECT (SELECT count(*) FROM orders WHERE delivery = 'unconfirmed') + (SELECT count(*) FROM renewals WHERE delivery = 'unconfirmed')").Scan(ctx, &n)
+	if err != nil {
+		return 0, fmt.Errorf("count held lines: %w", err)
+	}
+	return n, nil
 }
 
 // FindCustomer returns a customer by email, any case.

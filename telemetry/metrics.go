@@ -18,6 +18,7 @@ type Metrics struct {
 	keys           *prometheus.CounterVec
 	emails         *prometheus.CounterVec
 	supportActions *prometheus.CounterVec
+	delivery       *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -44,8 +45,12 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "keysmith_support_actions_total",
 			Help: "Support actions by name.",
 		}, []string{"action"}),
+		delivery: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keysmith_order_lines_delivery_total",
+			Help: "Order lines whose keys the storefront may not have received, by what became of them: held (not mailed, not activating), undelivered (an answer the storefront did not get, reported by the API), confirmed, cancelled.",
+		}, []string{"outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.keys, m.emails, m.supportActions)
+	reg.MustRegister(m.requests, m.duration, m.keys, m.emails, m.supportActions, m.delivery)
 	return m
 }
 
@@ -87,6 +92,30 @@ func (m *Metrics) SupportAction(action string) {
 		return
 	}
 	m.supportActions.WithLabelValues(action).Inc()
+}
+
+// Delivery records what became of a line whose keys may not have reached
+// the storefront: held, undelivered, confirmed or cancelled.
+func (m *Metrics) Delivery(outcome string) {
+	if m == nil {
+		return
+	}
+	m.delivery.WithLabelValues(outcome).Inc()
+}
+
+// HeldLines publishes the number of lines held now, read by count at each
+// scrape (keysmith_order_lines_held).
+func (t *Telemetry) HeldLines(count func() (int, error)) {
+	t.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keysmith_order_lines_held",
+		Help: "Order lines and renewals held now because their storefront did not receive the keys (Delivery = \"unconfirmed\"); -1 when the database does not answer.",
+	}, func() float64 {
+		n, err := count()
+		if err != nil {
+			return -1
+		}
+		return float64(n)
+	}))
 }
 
 // serviceName is OTEL_SERVICE_NAME, else keysmith.

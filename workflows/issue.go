@@ -48,7 +48,7 @@ var (
 // registering them.
 func SearchAttributes() temporal.SearchAttributes {
 	return temporal.NewSearchAttributes(EmailStatus.ValueSet(""), OrderLine.ValueSet(""), Provider.ValueSet(""),
-		Product.ValueSet(""), OrderDate.ValueSet(time.Time{}), LicenseModel.ValueSet(""))
+		Product.ValueSet(""), OrderDate.ValueSet(time.Time{}), LicenseModel.ValueSet(""), Delivery.ValueSet(""))
 }
 
 // LineSearchAttributes are a line's search attributes when its workflow
@@ -111,6 +111,9 @@ type RetryEmail struct {
 type Result struct {
 	Keys        []string
 	EmailStatus string
+	// Delivery is set when the line was held: DeliveryConfirmed or
+	// DeliveryCancelled.
+	Delivery string `json:",omitempty"`
 }
 
 // issue is the state of one IssueLicense run.
@@ -125,6 +128,8 @@ type issue struct {
 	lastSend error  // the outcome of the latest one, for RetryEmailUpdate
 	lastTo   string // the address of the latest one
 	lastID   string // the mail service's message id of the latest sent one
+
+	delivery delivery // the storefront's receipt, for a line with Confirm
 }
 
 // activity and key-generation options. Saving retries without limit: the
@@ -239,6 +244,16 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 		return Result{}, err
 	}
 
+	// A line without Confirm (a provider that mails regardless, and every
+	// history from before the hold) takes the path it always took: no
+	// version marker is needed, the input decides.
+	if line.Confirm != nil {
+		s.delivery.listen(ctx)
+		if err := s.delivery.decisionHandlers(ctx); err != nil {
+			return Result{}, err
+		}
+	}
+
 	if line.OrderDate.IsZero() {
 		line.OrderDate = workflow.Now(ctx).UTC()
 	}
@@ -252,9 +267,29 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 		return Result{}, s.keyErr
 	}
 
+	// The line is saved once the API has reported the answer, so that the
+	// stored line says whether it is held.
+	var held activities.Delivery
+	if line.Confirm != nil {
+		if held, err = s.delivery.awaitReport(ctx, line.Confirm); err != nil {
+			return Result{}, err
+		}
+	}
 	sctx := workflow.WithActivityOptions(ctx, saveOptions)
-	if err := workflow.ExecuteActivity(sctx, a.SaveOrder, line, s.keys).Get(ctx, nil); err != nil {
+	if err := workflow.ExecuteActivity(sctx, a.SaveOrder, line, s.keys, held).Get(ctx, nil); err != nil {
 		return Result{}, fmt.Errorf("save order: %w", err)
+	}
+	if held.Status == DeliveryUnconfirmed {
+		cancelled, err := s.delivery.hold(ctx, line)
+		if err != nil {
+			return Result{}, err
+		}
+		if cancelled {
+			if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+				return Result{}, err
+			}
+			return Result{Keys: order.Keys(s.keys), EmailStatus: EmailSkipped, Delivery: DeliveryCancelled}, nil
+		}
 	}
 
 	status, err := s.email(ctx, line)
@@ -264,7 +299,7 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
 		return Result{}, err
 	}
-	return Result{Keys: order.Keys(s.keys), EmailStatus: status}, nil
+	return Result{Keys: order.Keys(s.keys), EmailStatus: status, Delivery: s.delivery.settled}, nil
 }
 
 // email sends the keys to the buyer, parking on failure until support staff

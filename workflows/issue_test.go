@@ -55,9 +55,10 @@ type fixture struct {
 	acts  *activities.Activities
 	start time.Time // the workflow's start, in the environment's clock
 
-	mu       sync.Mutex
-	statuses []string                   // EmailStatus values upserted, in order
-	recorded []activities.SupportRecord // support actions recorded
+	mu         sync.Mutex
+	statuses   []string                   // EmailStatus values upserted, in order
+	deliveries []string                   // Delivery values upserted, in order
+	recorded   []activities.SupportRecord // support actions recorded
 }
 
 func (f *fixture) records() []activities.SupportRecord {
@@ -96,9 +97,17 @@ func newFixture(t *testing.T) *fixture {
 		if sa.ContainsKey(temporal.NewSearchAttributeKeyKeywordList("TemporalChangeVersion")) {
 			return // workflow.GetVersion's own
 		}
+		if d, ok := sa.GetKeyword(workflows.Delivery); ok {
+			f.mu.Lock()
+			f.deliveries = append(f.deliveries, d)
+			f.mu.Unlock()
+		}
 		v, ok := sa.GetKeyword(workflows.EmailStatus)
 		if _, line := sa.GetKeyword(workflows.OrderLine); line && !ok {
 			return // a support workflow joining its order line
+		}
+		if _, delivery := sa.GetKeyword(workflows.Delivery); delivery && !ok {
+			return
 		}
 		require.True(t, ok, "upsert without EmailStatus or OrderLine: %v", sa)
 		f.mu.Lock()
@@ -155,8 +164,9 @@ func (c *calls[T]) all() []T {
 }
 
 type saveCall struct {
-	line order.Line
-	keys []order.Key
+	line     order.Line
+	keys     []order.Key
+	delivery activities.Delivery
 }
 
 // mockKeys makes GenerateKeys (a local activity) return keys, recording
@@ -174,10 +184,10 @@ func (f *fixture) mockKeys(keys []order.Key) *calls[order.Line] {
 // mockSave makes SaveOrder succeed after d of workflow time.
 func (f *fixture) mockSave(d time.Duration) *calls[saveCall] {
 	c := &calls[saveCall]{}
-	f.env.OnActivity(f.acts.SaveOrder, mock.Anything, mock.Anything, mock.Anything).
+	f.env.OnActivity(f.acts.SaveOrder, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
 		After(d).
-		Return(func(_ context.Context, line order.Line, keys []order.Key) error {
-			c.add(saveCall{line, keys})
+		Return(func(_ context.Context, line order.Line, keys []order.Key, delivery activities.Delivery) error {
+			c.add(saveCall{line, keys, delivery})
 			return nil
 		})
 	return c
@@ -328,7 +338,7 @@ func TestIssueLicenseSendsEmail(t *testing.T) {
 			requireKeys(t, upd, tc.keys)
 
 			assert.Equal(t, []order.Line{line}, gen.all(), "GenerateKeys input")
-			assert.Equal(t, []saveCall{{line, tc.keys}}, save.all(), "SaveOrder input")
+			assert.Equal(t, []saveCall{{line: line, keys: tc.keys}}, save.all(), "SaveOrder input")
 
 			calls := email.all()
 			require.Len(t, calls, 1, "SendEmail calls")
@@ -394,7 +404,7 @@ func TestIssueLicenseSkipsEmail(t *testing.T) {
 			f.run(line)
 
 			requireKeys(t, upd, keys)
-			assert.Equal(t, []saveCall{{line, keys}}, save.all())
+			assert.Equal(t, []saveCall{{line: line, keys: keys}}, save.all())
 			f.env.AssertActivityNotCalled(t, "SendEmail", mock.Anything, mock.Anything)
 			f.env.AssertActivityNumberOfCalls(t, "SendEmail", 0)
 			assert.Equal(t, workflows.Result{Keys: order.Keys(keys), EmailStatus: workflows.EmailSkipped}, f.result())

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/caarlos0/env/v11"
@@ -39,6 +40,10 @@ type Env struct {
 	Listen      string `env:"KEYSMITH_LISTEN" envDefault:":8080"`
 	// KeyTimeout bounds how long a storefront call waits for its key.
 	KeyTimeout time.Duration `env:"KEYSMITH_KEY_TIMEOUT" envDefault:"10s"`
+	// DeliveryReportWait is how long a line's workflow waits for the
+	// API's report that the storefront received the keys before it holds
+	// the line (the API reports within milliseconds of answering).
+	DeliveryReportWait time.Duration `env:"KEYSMITH_DELIVERY_REPORT_WAIT" envDefault:"1m"`
 	// ResendAPIKey empty: mail goes to the Outbox folder instead.
 	ResendAPIKey  string `env:"RESEND_API_KEY"`
 	ResendBaseURL string `env:"KEYSMITH_RESEND_BASE_URL"`
@@ -126,6 +131,7 @@ type App struct {
 
 	signer  *license.SigningKey // nil when this process has no signing key
 	keyring license.Keyring
+	held    sync.Once // the held-lines gauge, registered with the first API
 }
 
 // CodecServer serves the payload codec to the Temporal UI and CLI until
@@ -250,6 +256,13 @@ func (a *App) Close() {
 
 // Handler is the HTTP API.
 func (a *App) Handler() http.Handler {
+	a.held.Do(func() {
+		a.Telemetry.HeldLines(func() (int, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			return a.Store.CountHeld(ctx)
+		})
+	})
 	return api.NewHandler(api.Deps{
 		Config:     a.Config,
 		Store:      a.Store,
@@ -267,6 +280,7 @@ func (a *App) Handler() http.Handler {
 		RatePerKey:     a.Env.RatePerKey,
 		ReleaseLimit:   a.Env.ReleaseLimit,
 		ReleasePeriod:  a.Env.ReleasePeriod,
+		ReportWithin:   a.Env.DeliveryReportWait,
 	})
 }
 

@@ -48,7 +48,7 @@ type (
 
 // Validation is what the server says of a key on a computer, signed.
 type Validation struct {
-	Status     string `json:"status"` // valid, revoked, expired, not_activated, unknown
+	Status     string `json:"status"` // valid, revoked, expired, not_activated, on_hold, unknown
 	Nonce      string `json:"nonce"`
 	CheckedAt  string `json:"checked_at"` // RFC 3339
 	ComputerID string `json:"computer_id"`
