@@ -262,6 +262,52 @@ func TestGenerateKeysFailures(t *testing.T) {
 	}
 }
 
+// A line saved on hold is marked in Postgres; cancelled, its keys are
+// revoked and its email skipped; confirmed, it is no longer held.
+func TestSaveHeldLineAndSettle(t *testing.T) {
+	signer, _ := newSigner(t)
+	st := newStore(t)
+	acts := &activities.Activities{Signer: signer, Store: st.Store}
+	env := newEnv(acts)
+	ctx := context.Background()
+	for i, status := range []string{"cancelled", "confirmed"} {
+		line := testenv.OrderLine(fmt.Sprint("7700", i))
+		keys := generate(t, env, acts, line)
+		_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{Status: "unconfirmed", Reason: "answered 503"})
+		require.NoError(t, err)
+		o, err := st.FindOrderLine(ctx, "shareit", line.PurchaseID, "1")
+		require.NoError(t, err)
+		assert.True(t, o.Held())
+		assert.Equal(t, "answered 503", o.DeliveryReason)
+		n, err := st.CountHeld(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		ks, delivery, err := st.LineKeys(ctx, "shareit", line.PurchaseID, "1")
+		require.NoError(t, err)
+		assert.Equal(t, order.Keys(keys), ks)
+		assert.Equal(t, "unconfirmed", delivery)
+		state, err := st.KeyState(ctx, keys[0].Key)
+		require.NoError(t, err)
+		assert.True(t, state.Held, "a held line's key is held")
+
+		_, err = env.ExecuteActivity(acts.SetDelivery, activities.DeliveryChange{Line: line.ID(), Status: status, Reason: "by Sam: checked"})
+		require.NoError(t, err)
+		o, err = st.FindOrderLine(ctx, "shareit", line.PurchaseID, "1")
+		require.NoError(t, err)
+		assert.Equal(t, status, o.Delivery)
+		assert.Equal(t, "by Sam: checked", o.DeliveryReason)
+		assert.Equal(t, status == "cancelled", o.Keys[0].RevokedAt != nil, "revoked")
+		if status == "cancelled" {
+			assert.Equal(t, "skipped", o.EmailStatus)
+		}
+		n, err = st.CountHeld(ctx)
+		require.NoError(t, err)
+		assert.Zero(t, n)
+	}
+	_, err := env.ExecuteActivity(acts.SetDelivery, activities.DeliveryChange{Line: "shareit:nope-1", Status: "confirmed"})
+	assert.ErrorContains(t, err, "not found")
+}
+
 func TestSaveOrder(t *testing.T) {
 	signer, _ := newSigner(t)
 	st := newStore(t)
@@ -273,11 +319,12 @@ func TestSaveOrder(t *testing.T) {
 	line.Quantity, line.KeyCount, line.Seats = 2, 2, 1
 	keys := generate(t, env, acts, line)
 
-	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys)
+	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
 
 	o, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
 	require.NoError(t, err)
+	assert.Empty(t, o.Delivery, "a line not held")
 	assert.Equal(t, uint32(300123), o.ProductID)
 	assert.Equal(t, uint32(2), o.Major)
 	assert.Equal(t, uint32(4), o.Minor)
@@ -314,7 +361,7 @@ func TestSaveOrder(t *testing.T) {
 	}
 
 	// A retried activity saves again: nothing changes, nothing is added.
-	_, err = env.ExecuteActivity(acts.SaveOrder, line, keys)
+	_, err = env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
 	again, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
 	require.NoError(t, err)
@@ -339,7 +386,7 @@ func TestSaveOrderWithoutCustomerOrMaps(t *testing.T) {
 	line.Fields, line.Args = nil, nil
 	line.Model, line.ExpiresInDays = "permanent", 0
 	keys := generate(t, env, acts, line)
-	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys)
+	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
 
 	o, err := st.FindOrderLine(context.Background(), "shareit", "777", "1")
@@ -385,7 +432,7 @@ func newMailFixture(t *testing.T) *mailFixture {
 func (f *mailFixture) saved(line order.Line) []order.Key {
 	f.t.Helper()
 	keys := generate(f.t, f.env, f.acts, line)
-	_, err := f.env.ExecuteActivity(f.acts.SaveOrder, line, keys)
+	_, err := f.env.ExecuteActivity(f.acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(f.t, err)
 	return keys
 }

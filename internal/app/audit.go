@@ -88,6 +88,11 @@ func (a *App) auditHistory(ctx context.Context, w io.Writer, e *workflowExec) er
 			req := attrs.GetAcceptedRequest()
 			say("update %s accepted (id %s, from %s): %s", req.GetInput().GetName(), req.GetMeta().GetUpdateId(),
 				req.GetMeta().GetIdentity(), a.payloads(req.GetInput().GetArgs()))
+		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+			attrs := ev.GetWorkflowExecutionSignaledEventAttributes()
+			say("signal %s from %s: %s", attrs.GetSignalName(), attrs.GetIdentity(), a.payloads(attrs.GetInput()))
+		case enums.EVENT_TYPE_TIMER_FIRED:
+			say("timer fired")
 		case enums.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED:
 			out := ev.GetWorkflowExecutionUpdateCompletedEventAttributes().GetOutcome()
 			if f := out.GetFailure(); f != nil {

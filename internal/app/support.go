@@ -100,6 +100,9 @@ func (a *App) printLine(ctx context.Context, w io.Writer, o *store.OrderRow) err
 		fmt.Fprintf(w, ", message %s at %s", *o.EmailID, o.EmailedAt.Format(time.RFC3339))
 	}
 	fmt.Fprintln(w)
+	if o.Delivery != "" {
+		fmt.Fprintf(w, "  delivery  %s: %s\n", o.Delivery, o.DeliveryReason)
+	}
 	for _, warning := range o.Warnings {
 		fmt.Fprintf(w, "  warning   %s\n", warning)
 	}
