@@ -161,7 +161,9 @@ func TestNoKeyWithoutSale(t *testing.T) {
 
 	// 3. Support cancels: the key is revoked and nothing is mailed.
 	id3, key3 := hold(3, false)
-	answer, err = s.decide(id3, workflows.CancelPurchaseUpdate, workflows.Decision{Actor: "Sam Support", Reason: "MyCommerce shows purchase 3 failed"})
+	// keysmith support cancel's path: the line by name.
+	answer, _, err = s.app.Decide(ctx, order.Name("shareit", s.purchase(3), "1"), workflows.CancelPurchaseUpdate,
+		workflows.Decision{Actor: "Sam Support", Reason: "MyCommerce shows purchase 3 failed"})
 	if err != nil || answer != "purchase cancelled" {
 		t.Fatalf("cancel: %q %v", answer, err)
 	}

@@ -310,6 +310,22 @@ func (s *Store) SetDelivery(ctx context.Context, l Line, status, reason string) 
 	})
 }
 
+// WorkflowOf returns the workflow ID stored with an order line or a
+// renewal.
+func (s *Store) WorkflowOf(ctx context.Context, l Line) (string, error) {
+	var ids []string
+	err := s.db.NewRaw(`SELECT workflow_id FROM orders WHERE provider = ? AND purchase_id = ? AND running_no = ?
+		UNION ALL SELECT workflow_id FROM renewals WHERE provider = ? AND purchase_id = ? AND running_no = ?`,
+		l.Provider, l.PurchaseID, l.RunningNo, l.Provider, l.PurchaseID, l.RunningNo).Scan(ctx, &ids)
+	if err != nil {
+		return "", fmt.Errorf("workflow of %s: %w", l, err)
+	}
+	if len(ids) == 0 {
+		return "", ErrNotFound
+	}
+	return ids[0], nil
+}
+
 // CountHeld counts the order lines and renewals held for their
 // storefront's confirmation.
 func (s *Store) CountHeld(ctx context.Context) (int, error) {

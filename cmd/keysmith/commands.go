@@ -126,8 +126,9 @@ func runCodecKey(args []string, stdout io.Writer) error {
 	return nil
 }
 
-// runSupport is the support desk's command line: find an order line, or
-// resend its email on the record.
+// runSupport is the support desk's command line: find an order line,
+// resend its email, revoke or restore its keys, or confirm or cancel a held
+// line, on the record.
 func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) == 0 {
 		return errUsage
@@ -146,6 +147,10 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 		actor = fs.String("actor", os.Getenv("USER"), "who asks (your name)")
 		reason = fs.String("reason", "", "why (refund, chargeback)")
 		request = fs.String("request", "", "the request's id: the same id is the same revocation (default: a new one)")
+	case "confirm", "cancel":
+		line = fs.String("line", "", "the held order line, as find prints it: shareit:123456-1")
+		actor = fs.String("actor", os.Getenv("USER"), "who decides (your name)")
+		reason = fs.String("reason", "", "how you checked the purchase at the storefront")
 	case "resend":
 		line = fs.String("line", "", "the order line, as find prints it: shareit:123456-1")
 		to = fs.String("to", "", "a corrected address (default: the one on record)")
@@ -179,6 +184,18 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 			return fmt.Errorf("support %s: %w", sub, err)
 		}
 		fmt.Fprintf(stdout, "%sd %d key(s) of %s\nhistory: %s\n", sub, n, *line, a.WorkflowURL(id))
+		return nil
+	}
+	if sub == "confirm" || sub == "cancel" {
+		update := workflows.ConfirmPurchaseUpdate
+		if sub == "cancel" {
+			update = workflows.CancelPurchaseUpdate
+		}
+		answer, id, err := a.Decide(ctx, *line, update, workflows.Decision{Actor: *actor, Reason: *reason})
+		if err != nil {
+			return fmt.Errorf("support %s: %w", sub, err)
+		}
+		fmt.Fprintf(stdout, "%s: %s\nhistory: %s\n", *line, answer, a.WorkflowURL(id))
 		return nil
 	}
 	res, id, err := a.Resend(ctx, workflows.ResendRequest{Line: *line, To: *to, Actor: *actor, Reason: *reason}, *request)

@@ -21,10 +21,11 @@ commands:
   serve          run the HTTP API (production)
   worker         run the Temporal worker (production)
   codec          serve the payload codec to the Temporal UI and CLI (production)
-  support        find an order line or resend its email, on the record:
+  support        find an order line, resend its email, revoke its keys or settle a held line, on the record:
                    keysmith support find -purchase ID | -email ADDR | -key KEY
                    keysmith support resend -line shareit:123456-1 [-to ADDR] -actor NAME -reason WHY
                    keysmith support revoke|restore -line shareit:123456-1 [-key KEY] -actor NAME -reason WHY
+                   keysmith support confirm|cancel -line shareit:123456-1 -actor NAME -reason WHY
   admin-token    make a token for the admin API:  keysmith admin-token NAME
   audit          print an order line's story from Temporal, decoded:  keysmith audit shareit:123456-1
   migrate        apply database migrations

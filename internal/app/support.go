@@ -48,6 +48,35 @@ func (a *App) Resend(ctx context.Context, req workflows.ResendRequest, request s
 	return res, id, nil
 }
 
+// Decide settles a held order line (its name, "shareit:123456-1") as
+// support staff do from the Temporal UI: update is
+// workflows.ConfirmPurchaseUpdate or CancelPurchaseUpdate. It returns the
+// workflow's answer and ID.
+func (a *App) Decide(ctx context.Context, line, update string, d workflows.Decision) (string, string, error) {
+	provider, purchaseID, runningNo, err := order.ParseName(line)
+	if err != nil {
+		return "", "", err
+	}
+	id, err := a.Store.WorkflowOf(ctx, store.Line{Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo})
+	if errors.Is(err, store.ErrNotFound) {
+		return "", "", fmt.Errorf("no stored order line %s", line)
+	}
+	if err != nil {
+		return "", "", err
+	}
+	h, err := a.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		WorkflowID: id, UpdateName: update, Args: []any{d}, WaitForStage: client.WorkflowUpdateStageCompleted,
+	})
+	if err != nil {
+		return "", id, err
+	}
+	var answer string
+	if err := h.Get(ctx, &answer); err != nil {
+		return "", id, err
+	}
+	return answer, id, nil
+}
+
 // Find prints the stored order lines that match a purchase ID, a buyer's
 // email address or a license key: keys, email deliveries, renewals,
 // support actions and the link to each workflow in the Temporal UI.

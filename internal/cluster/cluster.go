@@ -350,6 +350,14 @@ func (c *Cluster) temporalEnv() []string {
 	}
 }
 
+// Keysmith runs a keysmith command against the cluster, as an operator
+// does (keysmith support confirm ...), and returns its output.
+func (c *Cluster) Keysmith(ctx context.Context, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, c.bin("keysmith"), args...)
+	cmd.Env = append(os.Environ(), c.keysmithEnv()...)
+	return cmd.CombinedOutput()
+}
+
 // keysmithEnv is what the workers, APIs and codec server share
 // (docker-compose.yml's x-keysmith-env).
 func (c *Cluster) keysmithEnv() []string {
