@@ -2,12 +2,16 @@ package workflows_test
 
 import (
 	"context"
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/keysmith/keysmith/activities"
 	"github.com/keysmith/keysmith/internal/testenv"
@@ -197,4 +201,62 @@ func TestDeliveredReportWins(t *testing.T) {
 
 	assert.Equal(t, "confirmed", save.all()[0].delivery.Status)
 	assert.Len(t, email.all(), 1)
+}
+
+// A line with a delivery report is two workflow tasks and no activity task:
+// the keys in the first, the save and the email (local activities) in the
+// one the report starts.
+func TestDeliveredLineTaskKinds(t *testing.T) {
+	f := newFixture(t)
+	f.mockKeys(testKeys(1))
+	f.mockSave(0)
+	f.mockEmail(0, emailOK)
+	f.issueKey()
+	f.report(time.Millisecond, true, "answered 200 with the keys")
+	var local, remote []string
+	f.env.SetOnLocalActivityStartedListener(func(info *activity.Info, _ context.Context, _ []any) {
+		local = append(local, info.ActivityType.Name)
+	})
+	f.env.SetOnActivityStartedListener(func(info *activity.Info, _ context.Context, _ converter.EncodedValues) {
+		remote = append(remote, info.ActivityType.Name)
+	})
+
+	f.run(heldLine())
+
+	assert.Equal(t, []string{"GenerateKeys", "SaveOrder", "SendEmail"}, local, "local activities")
+	assert.Empty(t, remote, "activity tasks")
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
+}
+
+// Postgres down for longer than the local save's ten minutes: the save
+// goes on as an activity, and the order is saved and mailed once it is back.
+func TestSaveFallsBackToActivity(t *testing.T) {
+	f := newFixture(t)
+	f.mockKeys(testKeys(1))
+	email := f.mockEmail(0, emailOK)
+	var mu sync.Mutex
+	var localTries, activityTries int
+	f.env.OnActivity(f.acts.SaveOrder, mock.Anything, mock.Anything, mock.Anything, mock.Anything).
+		Return(func(ctx context.Context, _ order.Line, _ []order.Key, _ activities.Delivery) error {
+			mu.Lock()
+			defer mu.Unlock()
+			if activity.GetInfo(ctx).IsLocalActivity {
+				localTries++
+				return errors.New("connection refused")
+			}
+			activityTries++
+			if activityTries < 3 {
+				return errors.New("connection refused")
+			}
+			return nil
+		})
+	f.issueKey()
+	f.report(time.Millisecond, true, "answered 200 with the keys")
+
+	f.run(heldLine())
+
+	assert.Greater(t, localTries, 1, "local tries")
+	assert.Equal(t, 3, activityTries, "activity tries")
+	assert.Len(t, email.all(), 1)
+	assert.Equal(t, workflows.EmailSent, f.result().EmailStatus)
 }

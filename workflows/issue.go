@@ -147,6 +147,17 @@ var (
 		RetryPolicy:         &temporal.RetryPolicy{MaximumInterval: time.Minute},
 		Summary:             "save customer, order and keys",
 	}
+	// A line with a delivery report saves as a local activity, in the
+	// workflow task the report starts, with its email after it: two
+	// workflow tasks and no activity task per order. After ten minutes of
+	// failures (Postgres down) it falls back to the activity above, which
+	// retries for as long as it takes.
+	saveLocalOptions = workflow.LocalActivityOptions{
+		StartToCloseTimeout:    30 * time.Second,
+		ScheduleToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:            &temporal.RetryPolicy{MaximumInterval: time.Minute},
+		Summary:                "save customer, order and keys",
+	}
 	emailRetry = &temporal.RetryPolicy{
 		InitialInterval:    time.Second,
 		BackoffCoefficient: 2,
@@ -275,8 +286,7 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 			return Result{}, err
 		}
 	}
-	sctx := workflow.WithActivityOptions(ctx, saveOptions)
-	if err := workflow.ExecuteActivity(sctx, a.SaveOrder, line, s.keys, held).Get(ctx, nil); err != nil {
+	if err := save(ctx, line, s.keys, held); err != nil {
 		return Result{}, fmt.Errorf("save order: %w", err)
 	}
 	if held.Status == DeliveryUnconfirmed {
@@ -302,6 +312,23 @@ func IssueLicense(ctx workflow.Context, line order.Line) (Result, error) {
 	return Result{Keys: order.Keys(s.keys), EmailStatus: status, Delivery: s.delivery.settled}, nil
 }
 
+// save stores the line: as a local activity for a line with a delivery
+// report (falling back to an activity while Postgres stays down), as an
+// activity for the others, as they always did.
+func save(ctx workflow.Context, line order.Line, keys []order.Key, held activities.Delivery) error {
+	var a *activities.Activities
+	if line.Confirm != nil {
+		lctx := workflow.WithLocalActivityOptions(ctx, saveLocalOptions)
+		err := workflow.ExecuteLocalActivity(lctx, a.SaveOrder, line, keys, held).Get(ctx, nil)
+		if err == nil {
+			return nil
+		}
+		workflow.GetLogger(ctx).Warn("Saving as a local activity failed for ten minutes; saving as an activity", "error", err)
+	}
+	sctx := workflow.WithActivityOptions(ctx, saveOptions)
+	return workflow.ExecuteActivity(sctx, a.SaveOrder, line, keys, held).Get(ctx, nil)
+}
+
 // email sends the keys to the buyer, parking on failure until support staff
 // send RetryEmailUpdate.
 func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
@@ -310,7 +337,9 @@ func (s *issue) email(ctx workflow.Context, line order.Line) (string, error) {
 	if !line.Email.Send || to == "" {
 		return EmailSkipped, setEmailStatus(ctx, EmailSkipped, "")
 	}
-	local := workflow.GetVersion(ctx, emailLocalVersion, workflow.DefaultVersion, 1) >= 1
+	// Lines with a delivery report came after emailLocalVersion: they need
+	// no marker.
+	local := line.Confirm != nil || workflow.GetVersion(ctx, emailLocalVersion, workflow.DefaultVersion, 1) >= 1
 	send := func(req activities.EmailRequest) workflow.Future {
 		if local {
 			return workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, emailLocalOptions), a.SendEmail, req)
