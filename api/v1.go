@@ -13,10 +13,17 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	tclient "go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
+	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/shareit"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/workflows"
 )
 
 // checkAgain is how long a computer license is trusted before the
@@ -33,6 +40,8 @@ type (
 	ValidateRequest  = client.ValidateRequest
 	Validation       = client.Validation
 	ReleaseRequest   = client.ReleaseRequest
+	ExchangeRequest  = client.ExchangeRequest
+	ExchangeResponse = client.ExchangeResponse
 )
 
 // errorBody is every JSON error: a plain reason.
@@ -110,6 +119,69 @@ func activate(d Deps, g *guard) http.Handler {
 	})
 }
 
+// exchange answers an application that still holds a license's QLM key
+// (imported by keysmith import qlm) with the line's keysmith key, as QLM's
+// GetActivationKeyFromLegacyKey does: the same key every time, with the
+// line's seats, which the QLM key and the keysmith key share. The first
+// exchange from each computer is recorded in the line's story.
+func exchange(d Deps, g *guard) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req ExchangeRequest
+		if !readJSON(w, r, &req) {
+			return
+		}
+		req.LegacyKey, req.ComputerID = strings.TrimSpace(req.LegacyKey), strings.TrimSpace(req.ComputerID)
+		if problem := keyAndComputer(req.LegacyKey, req.ComputerID); problem != "" {
+			writeJSON(w, http.StatusBadRequest, errorBody{strings.Replace(problem, "key:", "legacy_key:", 1)})
+			return
+		}
+		if len(req.ComputerName) > 256 {
+			writeJSON(w, http.StatusBadRequest, errorBody{"computer_name: at most 256 bytes"})
+			return
+		}
+		ctx, cancel, _, k, ok := lookupSigned(w, r, d, g, req.LegacyKey, "exchange")
+		defer cancel()
+		if !ok {
+			return
+		}
+		switch {
+		case k.status == statusUnknown || !k.state.Legacy:
+			writeJSON(w, http.StatusNotFound, errorBody{"unknown legacy key"})
+			return
+		case k.status == statusRevoked:
+			writeJSON(w, http.StatusForbidden, errorBody{"key revoked"})
+			return
+		}
+		key, err := d.Store.CurrentKey(ctx, k.state.Line, k.state.Serial)
+		if err != nil {
+			d.Log.Error("Exchange: current key", "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+			return
+		}
+		line := k.state.Line
+		name := order.Name(line.Provider, line.PurchaseID, line.RunningNo)
+		_, err = d.Temporal.ExecuteWorkflow(ctx, tclient.StartWorkflowOptions{
+			ID:                       workflows.ExchangeLegacyKeyID(name, req.ComputerID),
+			TaskQueue:                d.TaskQueue,
+			WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+			TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.OrderLine.ValueSet(name)),
+			StaticSummary:            "legacy key of " + name + " exchanged for its keysmith key",
+		}, workflows.ExchangeLegacyKeyWorkflow, workflows.Exchange{Line: name, ComputerID: req.ComputerID, ComputerName: req.ComputerName})
+		var started *serviceerror.WorkflowExecutionAlreadyStarted
+		if err != nil && !errors.As(err, &started) { // started: this computer's exchange is on record
+			d.Log.Error("Exchange: record", "order", name, "error", err)
+			writeJSON(w, http.StatusServiceUnavailable, errorBody{"try again"})
+			return
+		}
+		resp := ExchangeResponse{Key: key, Seats: int(k.claims.Seats)}
+		if !k.claims.Expires.IsZero() {
+			resp.Expires = k.claims.Expires.Format(time.DateOnly)
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+}
+
 // keyAndComputer checks the two fields that activation and validation
 // both take; "" when they are good.
 func keyAndComputer(key, computerID string) string {
@@ -173,12 +245,15 @@ type knownKey struct {
 func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey, error) {
 	short, isShort := license.IsShortKey(key)
 	var claims license.Claims
+	stored := isShort // claims from the stored line
 	if isShort {
 		key = short
 	} else {
 		var err error
 		if claims, err = d.Keyring.Verify(key); err != nil {
-			return knownKey{status: statusUnknown}, nil
+			// Not a key of keysmith's: a legacy (QLM) key, imported, or
+			// unknown.
+			stored = true
 		}
 	}
 	st, err := d.Store.KeyState(ctx, key)
@@ -188,8 +263,11 @@ func lookupKey(ctx context.Context, d Deps, key string, now time.Time) (knownKey
 	case err != nil:
 		return knownKey{}, err
 	}
-	if isShort {
-		// A short key's claims are the stored line's.
+	if stored && !isShort && !st.Legacy {
+		return knownKey{status: statusUnknown}, nil // a forged key that matched by its text
+	}
+	if stored {
+		// A short or legacy key's claims are the stored line's.
 		if claims, err = storedClaims(st); err != nil {
 			return knownKey{}, err
 		}
@@ -350,7 +428,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// storedClaims are a short key's claims, from its stored order line.
+// storedClaims are a short or legacy key's claims, from its stored order
+// line.
 func storedClaims(st store.KeyState) (license.Claims, error) {
 	o := st.Line
 	features, err := shareit.ParseFeatures(o.Features)

@@ -83,6 +83,13 @@ type Provider struct {
 	dateLayout string
 }
 
+// ValidProviderName reports whether name may name a provider: lower-case
+// letters, digits, '_', '.' and '-' (it is part of every workflow ID and key
+// serial).
+func ValidProviderName(name string) bool {
+	return name != "" && strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789_.-") == ""
+}
+
 // What becomes of a line whose keys the storefront did not receive.
 const (
 	UnconfirmedHold = "hold"
@@ -174,7 +181,7 @@ func (c *Config) validate() error {
 		if p.Name == "" || seen[p.Name] {
 			return fmt.Errorf("provider %d: missing or duplicate name", i+1)
 		}
-		if strings.Trim(p.Name, "abcdefghijklmnopqrstuvwxyz0123456789_.-") != "" {
+		if !ValidProviderName(p.Name) {
 			// The name is part of every workflow ID and key serial.
 			return fmt.Errorf("provider %q: a name is letters, digits, '_', '.' and '-'", p.Name)
 		}

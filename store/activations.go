@@ -100,6 +100,10 @@ type KeyState struct {
 	// confirmation (or the text is that of a held or cancelled renewal):
 	// it does not activate.
 	Held bool
+	// Legacy says the text was an imported QLM key; Key is the keysmith
+	// key stored for it (the key itself otherwise).
+	Legacy bool
+	Key    string
 	// Line and Seats describe the key as stored, for a short key, whose
 	// text carries no claims.
 	Line  *OrderRow
@@ -117,8 +121,10 @@ func (s *Store) KeyState(ctx context.Context, key string) (KeyState, error) {
 	k := normalizeKey(key)
 	st := KeyState{Line: row, Held: row.Held()}
 	for _, lk := range row.Keys {
-		if normalizeKey(lk.Key) == k {
+		if normalizeKey(lk.Key) == k || lk.LegacyKey != nil && *lk.LegacyKey == k {
 			st.Serial, st.Revoked, st.Seats = lk.Serial, lk.RevokedAt != nil, lk.Seats
+			st.Legacy = lk.LegacyKey != nil && *lk.LegacyKey == k
+			st.Key = lk.Key
 		}
 	}
 	if row.ExpiresAt != nil {

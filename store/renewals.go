@@ -75,7 +75,11 @@ func (s *Store) SaveRenewal(ctx context.Context, c *Customer, original Line, r *
 }
 
 // Line names an order line at its storefront.
-type Line struct{ Provider, PurchaseID, RunningNo string }
+type Line struct {
+	Provider   string `bun:"provider"`
+	PurchaseID string `bun:"purchase_id"`
+	RunningNo  string `bun:"running_no"`
+}
 
 func (l Line) String() string { return l.Provider + ":" + l.PurchaseID + "-" + l.RunningNo }
 
@@ -106,7 +110,9 @@ func (s *Store) FindLineByKey(ctx context.Context, key string) (*OrderRow, error
 		UNION ALL
 		SELECT r.order_id FROM renewal_keys rk JOIN renewals r ON r.id = rk.renewal_id
 		 WHERE upper(replace(replace(rk.key, '-', ''), ' ', '')) = ?
-		LIMIT 1`, k, k).Scan(ctx, &orderID)
+		UNION ALL
+		SELECT order_id FROM license_keys WHERE legacy_key = ?
+		LIMIT 1`, k, k, k).Scan(ctx, &orderID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

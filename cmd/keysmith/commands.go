@@ -206,6 +206,42 @@ func runSupport(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// runImport imports licenses from QLM and prints what it did: the counts,
+// the time, and each bad row with its line number and reason.
+func runImport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "qlm" {
+		return errUsage
+	}
+	fs := flag.NewFlagSet("import qlm", flag.ContinueOnError)
+	var o app.ImportOptions
+	fs.StringVar(&o.Licenses, "licenses", "", "QLM's licenses (qryLicenseInfo) as CSV, QLM's field names as the header")
+	fs.StringVar(&o.Activations, "activations", "", "QLM's activation log (qryActivationLog) as CSV: the computers of keys with several seats")
+	fs.StringVar(&o.Customers, "customers", "", "QLM's customers (qryCustomerInfo) as CSV")
+	fs.StringVar(&o.Provider, "provider", "qlm-import", "the lines' provider: qlm-import, or the storefront whose order numbers OrderID holds (shareit)")
+	fs.StringVar(&o.Actor, "actor", os.Getenv("USER"), "who imports (on every line's record)")
+	fs.StringVar(&o.DateFormat, "date-format", "", "how the files write dates, in .NET notation, when not yyyy-MM-dd or M/d/yyyy")
+	fs.BoolVar(&o.DryRun, "dry-run", false, "check every row and report, import nothing")
+	fs.IntVar(&o.Concurrency, "concurrency", 16, "licenses imported at once")
+	if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 0 || o.Licenses == "" {
+		return errUsage
+	}
+	a, err := openApp(ctx)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	rep, err := a.ImportQLM(ctx, o, stderr)
+	verb := "imported"
+	if o.DryRun {
+		verb = "would import"
+	}
+	fmt.Fprintf(stdout, "%d rows: %s %d, %d imported before, %d bad (%s)\n", rep.Rows, verb, rep.Imported, rep.Skipped, len(rep.Bad), rep.Took.Round(time.Millisecond))
+	for _, b := range rep.Bad {
+		fmt.Fprintf(stdout, "  %s\n", b)
+	}
+	return err
+}
+
 // runAudit prints an order line's story from Temporal, decoded.
 func runAudit(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) != 1 {

@@ -28,6 +28,9 @@ commands:
                    keysmith support confirm|cancel -line shareit:123456-1 -actor NAME -reason WHY
   admin-token    make a token for the admin API:  keysmith admin-token NAME
   audit          print an order line's story from Temporal, decoded:  keysmith audit shareit:123456-1
+  import         bring licenses over from QLM (CSV of qryLicenseInfo; see README.md):
+                   keysmith import qlm -licenses FILE [-activations FILE] [-customers FILE]
+                     [-provider qlm-import] [-date-format M/d/yyyy] -actor NAME [-dry-run]
   migrate        apply database migrations
   keygen         create a signing key pair:  keysmith keygen -dir DIR -id N
   codec-key      create a payload codec key:  keysmith codec-key -dir DIR -id N
@@ -74,6 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout io.Writer) 
 		return runAdminToken(args, stdout)
 	case "audit":
 		return runAudit(ctx, args, stdout)
+	case "import":
+		return runImport(ctx, args, stdout, os.Stderr)
 	case "migrate":
 		return runMigrate(ctx, stdout)
 	case "keygen":

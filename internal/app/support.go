@@ -123,6 +123,15 @@ func (a *App) printLine(ctx context.Context, w io.Writer, o *store.OrderRow) err
 	}
 	for _, k := range o.Keys {
 		fmt.Fprintf(w, "  key %d     %s  (serial %s, %d seats)\n", k.Position, k.Key, k.Serial, k.Seats)
+		if k.LegacyKey != nil {
+			fmt.Fprintf(w, "  legacy    %s  (the QLM key, checked as this key)\n", *k.LegacyKey)
+		}
+	}
+	if imp, err := a.Store.ImportOf(ctx, o.ID); err == nil {
+		fmt.Fprintf(w, "  imported  from %s, file %s (sha256 %.12s) row %d, by %s on %s\n", strings.ToUpper(imp.Source),
+			imp.FileName, imp.FileSHA256, imp.RowNumber, imp.Actor, imp.CreatedAt.Format(time.DateOnly))
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return err
 	}
 	fmt.Fprintf(w, "  email     %s", o.EmailStatus)
 	if o.EmailID != nil && o.EmailedAt != nil {

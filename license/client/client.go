@@ -27,6 +27,20 @@ type (
 		ComputerName string `json:"computer_name,omitempty"`
 		AppVersion   string `json:"app_version,omitempty"`
 	}
+	// ExchangeRequest asks for the keysmith key of a license imported from
+	// QLM, by its QLM (legacy) key, as QLM's GetActivationKeyFromLegacyKey.
+	ExchangeRequest struct {
+		LegacyKey    string `json:"legacy_key"`
+		ComputerID   string `json:"computer_id"`
+		ComputerName string `json:"computer_name,omitempty"`
+	}
+	// ExchangeResponse is the keysmith key (with a renewal's later expiry
+	// when the subscription was renewed), the same every time.
+	ExchangeResponse struct {
+		Key     string `json:"key"`
+		Seats   int    `json:"seats"`
+		Expires string `json:"expires,omitempty"`
+	}
 	ActivateResponse struct {
 		License string `json:"license"` // the computer license, verifiable offline
 		Seat    int    `json:"seat"`
@@ -80,6 +94,21 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("keysmith: %d %s", e.Status, e.Reason) }
+
+// Exchange returns the keysmith key of an imported license for its legacy
+// (QLM) key; the application stores it and activates it from then on.
+func (c *Client) Exchange(ctx context.Context, req ExchangeRequest) (string, error) {
+	var resp ExchangeResponse
+	if err := c.post(ctx, "/v1/exchange", req, &resp); err != nil {
+		return "", err
+	}
+	if _, err := c.Keys.Verify(resp.Key); err != nil {
+		if _, short := license.IsShortKey(resp.Key); !short {
+			return "", fmt.Errorf("keysmith: the exchanged key does not verify: %w", err)
+		}
+	}
+	return resp.Key, nil
+}
 
 // Activate activates key on this computer and returns the computer
 // license, verified with Keys, and its text to keep.

@@ -1,0 +1,73 @@
+package activities
+
+import (
+	"context"
+	"time"
+
+	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
+)
+
+// ImportedLicense is a license brought over from another licensing system
+// (QLM): the order line it becomes, the key it had there (the legacy key),
+// whether it was revoked, the computers holding its seats, and where it
+// came from.
+type ImportedLicense struct {
+	Line      order.Line
+	LegacyKey string // normalized: upper case, no dashes or spaces
+	Revoked   bool
+	Computers []ImportedComputer
+	Source    ImportSource
+}
+
+// ImportedComputer holds a seat of an imported license.
+type ImportedComputer struct {
+	ID, Name    string
+	ActivatedAt time.Time // zero: the import's time
+}
+
+// ImportSource is where an imported line came from, for its story.
+type ImportSource struct {
+	System string // "qlm"
+	File   string // the file's name
+	SHA256 string // the file's SHA-256, hex
+	Row    int    // the row's line number in the file
+	Actor  string // who imported it
+}
+
+// SaveImport stores an imported license: customer, line, its keysmith key
+// with the legacy key beside it, its revoked state, the computers on its
+// seats (seat 1, 2, ... in the order given) and the import's record.
+func (a *Activities) SaveImport(ctx context.Context, imp ImportedLicense, keys []order.Key) error {
+	line := imp.Line
+	row := &store.OrderRow{
+		LineRecord:   lineRecord(ctx, line, Delivery{}),
+		ProductID:    line.Product.ID,
+		Major:        line.Product.Major,
+		Minor:        line.Product.Minor,
+		ProductName:  line.Product.Name,
+		Quantity:     line.Quantity,
+		Features:     line.Features.String(),
+		LicenseModel: line.Model,
+	}
+	var revoked *time.Time
+	if imp.Revoked {
+		now := time.Now().UTC()
+		revoked = &now
+	}
+	rows := make([]store.LicenseKey, len(keys))
+	var held []store.Activation
+	for i, k := range keys {
+		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats, RevokedAt: revoked}
+		if i == 0 {
+			legacy := imp.LegacyKey
+			rows[i].LegacyKey = &legacy
+			for seat, c := range imp.Computers {
+				held = append(held, store.Activation{Serial: k.Serial, ComputerID: c.ID, ComputerName: c.Name, Seat: seat + 1, ActivatedAt: c.ActivatedAt})
+			}
+		}
+	}
+	src := imp.Source
+	rec := &store.ImportRow{Source: src.System, FileName: src.File, FileSHA256: src.SHA256, RowNumber: src.Row, Actor: src.Actor}
+	return a.Store.SaveImport(ctx, customer(line.Customer), row, rows, held, rec)
+}
