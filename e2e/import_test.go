@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -298,4 +300,59 @@ func storedKey(t *testing.T, s *stack, line string) string {
 		t.Fatalf("line %s: %v", line, err)
 	}
 	return row.Keys[0].Key
+}
+
+// TestImportLarge imports KEYSMITH_IMPORT_ROWS generated licenses (make
+// import-bench: 100,000) and reports rows per second and the process's peak
+// memory (importer and worker; the Temporal server is its own process).
+func TestImportLarge(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("KEYSMITH_IMPORT_ROWS"))
+	if n == 0 {
+		t.Skip("set KEYSMITH_IMPORT_ROWS (make import-bench)")
+	}
+	s := newStack(t)
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "licenses.csv")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := bufio.NewWriter(f)
+	fmt.Fprintln(w, "ActivationKey,ProductID,MajorVersion,MinorVersion,Features,NumLicenses,LicenseModel,ExpiryDate,OrderID,OrderDate,Email,FullName,ComputerID,ComputerName")
+	for i := range n {
+		fmt.Fprintf(w, "L%s-%08d-QLMK,1,1,0,0:1,3,subscription,2027-12-31,%s-%d,2025-06-01,buyer%d@example.com,Buyer %d,pc-%d,Desk %d\n",
+			strings.ToUpper(s.prefix), i, s.prefix, i/2, i%5000, i, i, i)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var progress bytes.Buffer
+	rep, err := s.app.ImportQLM(ctx, app.ImportOptions{Licenses: path, Actor: "bench", Concurrency: 32}, &progress)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Imported != n || len(rep.Bad) != 0 {
+		t.Fatalf("imported %d of %d, %d bad: %v", rep.Imported, n, len(rep.Bad), rep.Bad[:min(len(rep.Bad), 5)])
+	}
+	again, err := s.app.ImportQLM(ctx, app.ImportOptions{Licenses: path, Actor: "bench"}, &bytes.Buffer{})
+	if err != nil || again.Skipped != n {
+		t.Fatalf("the same file again: %+v %v", again, err)
+	}
+	t.Logf("import of %d rows: %s, %.0f rows/s; again (all skipped): %s; peak RSS of importer and worker %s",
+		n, rep.Took.Round(time.Second), float64(n)/rep.Took.Seconds(), again.Took.Round(time.Millisecond), peakRSS())
+}
+
+// peakRSS is this process's peak resident memory (VmHWM).
+func peakRSS() string {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	for l := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown"
 }
