@@ -9,15 +9,16 @@ import (
 )
 
 // ImportedLicense is a license brought over from another licensing system
-// (QLM): the order line it becomes, the key it had there (the legacy key),
-// whether it was revoked, the computers holding its seats, and where it
+// (QLM), or keyed by it in forward mode: the order line it becomes, the
+// keys it has there (the legacy keys, one per key of the line), whether it
+// was revoked, the computers holding its first key's seats, and where it
 // came from.
 type ImportedLicense struct {
-	Line      order.Line
-	LegacyKey string // normalized: upper case, no dashes or spaces
-	Revoked   bool
-	Computers []ImportedComputer
-	Source    ImportSource
+	Line       order.Line
+	LegacyKeys []string // as QLM gave them
+	Revoked    bool
+	Computers  []ImportedComputer
+	Source     ImportSource
 }
 
 // ImportedComputer holds a seat of an imported license.
@@ -28,8 +29,8 @@ type ImportedComputer struct {
 
 // ImportSource is where an imported line came from, for its story.
 type ImportSource struct {
-	System string // "qlm"
-	File   string // the file's name
+	System string // "qlm", or "qlm-forward" for a line QLM keyed in forward mode
+	File   string // the file's name (forward mode: the QLM server's host)
 	SHA256 string // the file's SHA-256, hex
 	Row    int    // the row's line number in the file
 	Actor  string // who imported it
@@ -59,9 +60,12 @@ func (a *Activities) SaveImport(ctx context.Context, imp ImportedLicense, keys [
 	var held []store.Activation
 	for i, k := range keys {
 		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats, RevokedAt: revoked}
+		if i < len(imp.LegacyKeys) {
+			text := imp.LegacyKeys[i]
+			legacy := store.NormalizeKey(text)
+			rows[i].LegacyKey, rows[i].LegacyText = &legacy, &text
+		}
 		if i == 0 {
-			legacy := imp.LegacyKey
-			rows[i].LegacyKey = &legacy
 			for seat, c := range imp.Computers {
 				held = append(held, store.Activation{Serial: k.Serial, ComputerID: c.ID, ComputerName: c.Name, Seat: seat + 1, ActivatedAt: c.ActivatedAt})
 			}

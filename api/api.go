@@ -50,6 +50,18 @@ type Deps struct {
 	// RatePerAddress and RatePerKey bound the public /v1 requests a
 	// minute (defaults 300 per address, 60 per key).
 	RatePerAddress, RatePerKey int
+	// IPv6Prefix is how many leading bits of an IPv6 caller's address
+	// count as one caller, for every per-address limit (default 64, since
+	// a host may use any address of its /64; 32 to 128). IPv4 callers
+	// count by address.
+	IPv6Prefix int
+	// ProviderFailuresPerMinute bounds the wrong credentials one provider
+	// takes a minute from all callers together (default 100); past it,
+	// credentials not yet verified get 429.
+	ProviderFailuresPerMinute int
+	// Upstream forwards forward-mode providers' calls to QLM (nil: a
+	// client of keysmith's own).
+	Upstream *http.Client
 	// ReportWithin is how long a line's workflow waits for the API's
 	// report that the storefront received the keys (default a minute)
 	// before it holds the line.
@@ -81,7 +93,7 @@ func NewHandler(d Deps) http.Handler {
 	// SkipClean: mux would redirect an unclean path (a/../b, //) with its
 	// query, is_pwd included, and the storefront's POST would become a GET.
 	r := mux.NewRouter().SkipClean(true)
-	auth := newAuthenticator(d.Config)
+	auth := newAuthenticator(d.Config, d.IPv6Prefix, d.ProviderFailuresPerMinute)
 	methods := []string{http.MethodGet, http.MethodPost}
 	for _, method := range qlmMethods {
 		r.MatcherFunc(qlmMethod(method)).Methods(methods...).Handler(keyGenerator(d, auth, method))
@@ -90,6 +102,7 @@ func NewHandler(d Deps) http.Handler {
 	r.Handle("/v1/activate", activate(d, g)).Methods(http.MethodPost)
 	r.Handle("/v1/validate", validate(d, g)).Methods(http.MethodPost)
 	r.Handle("/v1/release", release(d, g)).Methods(http.MethodPost)
+	r.Handle("/v1/exchange", exchange(d, g)).Methods(http.MethodPost)
 	r.Handle("/v1/keys", publicKeys(d)).Methods(http.MethodGet)
 	r.Handle("/v1/admin/revoke", adminRevoke(d)).Methods(http.MethodPost)
 	r.Handle("/v1/admin/lookup", adminLookup(d)).Methods(http.MethodGet)
@@ -209,7 +222,7 @@ func route(path string) string {
 		}
 	}
 	switch path {
-	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/keys", "/v1/admin/revoke", "/v1/admin/lookup":
+	case "/healthz", "/readyz", "/metrics", "/v1/activate", "/v1/validate", "/v1/release", "/v1/exchange", "/v1/keys", "/v1/admin/revoke", "/v1/admin/lookup":
 		return path[1:]
 	}
 	return "other"

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -17,22 +18,33 @@ import (
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
+
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/shareit"
 )
 
 // Limits on callers who are not the storefront. bcrypt costs tens of
-// milliseconds of CPU a try: a few at a time, and an address that keeps
+// milliseconds of CPU a try: a few at a time, and a caller that keeps
 // sending wrong credentials waits.
 const (
 	bcryptSlots = 2
-	// failureBurst wrong credentials from one address pass, then one more
+	// failureBurst wrong credentials from one caller pass, then one more
 	// every failureEvery.
 	failureBurst = 10
 	failureEvery = 6 * time.Second
-	// maxTrackedAddrs bounds the failure table; past it, addresses with a
-	// full allowance are forgotten.
-	maxTrackedAddrs = 10_000
+	// defaultProviderFailuresPerMinute is every caller's wrong credentials
+	// together for one provider: what a guesser with many networks gets.
+	defaultProviderFailuresPerMinute = 100
+	// maxTrackedCallers bounds the failure table; past it, the caller
+	// heard from least recently is forgotten. An entry (the table's slot,
+	// the allowance and its rate.Limiter) is about 400 bytes once the
+	// table has turned over: 4 MB at most. Only checks within a
+	// provider's budget add callers, so at the default budget the one
+	// forgotten was last heard from 100 minutes ago or more (divided by
+	// the providers under attack at once), and had its whole allowance
+	// back a minute after it.
+	maxTrackedCallers = 10_000
 	// maxPasswordBytes: bcrypt reads 72 bytes and ignores the rest.
 	maxPasswordBytes = 72
 )
@@ -46,20 +58,56 @@ type authenticator struct {
 	// that bcrypt does not sit in front of every order (memory only).
 	verified sync.Map
 	flights  singleflight.Group
+	// ipv6Bits is how much of an IPv6 address names the caller.
+	ipv6Bits int
+	// providerFailures is each provider's budget of wrong credentials.
+	providerFailures limit
 
 	mu       sync.Mutex
-	failures map[netip.Addr]*allowance
+	failures *simplelru.LRU[netip.Prefix, *allowance]
+	// providers is bounded by the configuration's providers.
+	providers map[string]*allowance
 }
 
-// allowance is one address's wrong credentials: what it may still spend,
-// and how many of its checks are running (each may spend one).
+// allowance is one caller's, or one provider's, wrong credentials: what
+// it may still spend, and how many of its checks are running (each may
+// spend one).
 type allowance struct {
 	lim      *rate.Limiter
 	checking int
 }
 
-func newAuthenticator(cfg *config.Config) *authenticator {
-	return &authenticator{cfg: cfg, slots: semaphore.NewWeighted(bcryptSlots), failures: map[netip.Addr]*allowance{}}
+func newAllowance(l limit) *allowance {
+	return &allowance{lim: rate.NewLimiter(rate.Every(l.every), l.burst)}
+}
+
+// wait is how long until a check more may start, 0 when one may now.
+// Whole seconds, at least one, for Retry-After.
+func (al *allowance) wait() time.Duration {
+	left := al.lim.Tokens() - float64(al.checking)
+	if left >= 1 {
+		return 0
+	}
+	wait := time.Duration(math.Ceil((1-left)/float64(al.lim.Limit()))) * time.Second
+	return max(wait, time.Second)
+}
+
+// newAuthenticator counts IPv6 callers by their first ipv6Bits bits
+// (default 64) and lets each provider have providerFailuresPerMinute
+// wrong credentials a minute (default 100).
+func newAuthenticator(cfg *config.Config, ipv6Bits, providerFailuresPerMinute int) *authenticator {
+	failures, err := simplelru.NewLRU[netip.Prefix, *allowance](maxTrackedCallers, nil)
+	if err != nil {
+		panic(err) // only for a size below one
+	}
+	return &authenticator{
+		cfg:              cfg,
+		slots:            semaphore.NewWeighted(bcryptSlots),
+		ipv6Bits:         cmp.Or(ipv6Bits, defaultIPv6Bits),
+		providerFailures: perMinute(cmp.Or(providerFailuresPerMinute, defaultProviderFailuresPerMinute)),
+		failures:         failures,
+		providers:        map[string]*allowance{},
+	}
 }
 
 // refusal is an answer that refuses a call.
@@ -87,7 +135,7 @@ func (a *authenticator) authenticate(ctx context.Context, r *http.Request, p *co
 			"is_user/is_pwd: wrong or missing credentials"})
 	}
 	for _, c := range checks {
-		ok, refused := a.check(ctx, addr, p.Name, c)
+		ok, refused := a.check(ctx, callerPrefix(addr, a.ipv6Bits), p.Name, c)
 		if refused != nil {
 			return refused
 		}
@@ -109,17 +157,17 @@ type credential struct {
 
 // check compares credentials in constant time. Remembered ones pass at
 // once; otherwise bcrypt runs, behind a small semaphore and only while the
-// caller's address has failures left.
-func (a *authenticator) check(ctx context.Context, addr netip.Addr, provider string, c credential) (bool, *refusal) {
+// caller and the provider both have failures left.
+func (a *authenticator) check(ctx context.Context, caller netip.Prefix, provider string, c credential) (bool, *refusal) {
 	userOK := subtle.ConstantTimeCompare([]byte(c.user), []byte(c.wantUser)) == 1
 	sum := sha256.Sum256([]byte(provider + "\x00" + c.kind + "\x00" + c.user + "\x00" + c.password + "\x00" + c.hash))
 	if _, ok := a.verified.Load(sum); ok {
 		return userOK, nil
 	}
 	// Identical credentials checked at once (the storefront's first burst
-	// of calls) share one bcrypt run and count once against the address.
-	v, _, _ := a.flights.Do(string(sum[:])+addr.String(), func() (any, error) {
-		ok, refused := a.bcryptCheck(ctx, addr, c, userOK)
+	// of calls) share one bcrypt run and count once against the caller.
+	v, _, _ := a.flights.Do(string(sum[:])+caller.String(), func() (any, error) {
+		ok, refused := a.bcryptCheck(ctx, caller, provider, c, userOK)
 		if ok {
 			a.verified.Store(sum, true)
 		}
@@ -134,71 +182,90 @@ type flight struct {
 	refused *refusal
 }
 
-// bcryptCheck runs bcrypt for c, while addr has failures left.
-func (a *authenticator) bcryptCheck(ctx context.Context, addr netip.Addr, c credential, userOK bool) (bool, *refusal) {
-	if wait, ok := a.begin(addr); !ok {
-		return false, &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
+// bcryptCheck runs bcrypt for c, while the caller and the provider have
+// failures left.
+func (a *authenticator) bcryptCheck(ctx context.Context, caller netip.Prefix, provider string, c credential, userOK bool) (bool, *refusal) {
+	at, refused := a.begin(caller, provider)
+	if refused != nil {
+		return false, refused
 	}
 	// bcrypt runs whether or not the user matches, so that the time taken
 	// does not tell a caller that it guessed the user.
 	ok := c.present && len(c.password) <= maxPasswordBytes
 	if ok {
 		if err := a.slots.Acquire(ctx, 1); err != nil {
+			a.end(at, true) // not a failure: the credentials were not checked
 			return false, &refusal{status: http.StatusServiceUnavailable, reason: "busy; try again"}
 		}
 		ok = bcrypt.CompareHashAndPassword([]byte(c.hash), []byte(c.password)) == nil && userOK
 		a.slots.Release(1)
 	}
-	a.end(addr, ok)
+	a.end(at, ok)
 	return ok, nil
 }
 
-// begin starts a check from addr when the address has a failure left for
-// it, counting the checks under way, so that parallel guesses cannot all
-// pass before any is counted. Otherwise it says how long to wait.
-func (a *authenticator) begin(addr netip.Addr) (time.Duration, bool) {
+// attempt is a check under way: the allowances it may spend. end gets
+// them from begin rather than looking the caller up again, which may have
+// been forgotten meanwhile.
+type attempt struct{ caller, provider *allowance }
+
+// begin starts a check when the caller and the provider both have a
+// failure left for it, counting the checks under way, so that parallel
+// guesses cannot all pass before any is counted. Otherwise it refuses,
+// saying how long to wait. A caller is added to the table only when its
+// check may run: refused calls cannot fill it.
+func (a *authenticator) begin(caller netip.Prefix, provider string) (attempt, *refusal) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	al := a.allowanceLocked(addr)
-	if left := al.lim.Tokens() - float64(al.checking); left < 1 {
-		wait := time.Duration(math.Ceil((1-left)*failureEvery.Seconds())) * time.Second
-		return max(wait, time.Second), false
-	}
-	al.checking++
-	return 0, true
-}
-
-// end finishes a check from addr, spending one failure when it failed.
-func (a *authenticator) end(addr netip.Addr, ok bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	al := a.allowanceLocked(addr)
-	al.checking--
-	if !ok {
-		al.lim.Allow()
-	}
-}
-
-// limiter is addr's allowance of wrong credentials.
-func (a *authenticator) limiter(addr netip.Addr) *rate.Limiter {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.allowanceLocked(addr).lim
-}
-
-func (a *authenticator) allowanceLocked(addr netip.Addr) *allowance {
-	if al, ok := a.failures[addr]; ok {
-		return al
-	}
-	if len(a.failures) >= maxTrackedAddrs {
-		for k, al := range a.failures {
-			if al.checking == 0 && al.lim.Tokens() >= failureBurst {
-				delete(a.failures, k)
-			}
+	al, known := a.failures.Get(caller)
+	if known {
+		if wait := al.wait(); wait > 0 {
+			return attempt{}, &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
 		}
 	}
-	al := &allowance{lim: rate.NewLimiter(rate.Every(failureEvery), failureBurst)}
-	a.failures[addr] = al
+	budget := a.providerLocked(provider)
+	if wait := budget.wait(); wait > 0 {
+		return attempt{}, &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials for this provider; try later", retryAfter: wait}
+	}
+	if !known {
+		al = newAllowance(limit{every: failureEvery, burst: failureBurst})
+		a.failures.Add(caller, al)
+	}
+	al.checking++
+	budget.checking++
+	return attempt{caller: al, provider: budget}, nil
+}
+
+// end finishes a check, spending one failure of the caller's and one of
+// the provider's when it failed.
+func (a *authenticator) end(at attempt, ok bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, al := range []*allowance{at.caller, at.provider} {
+		al.checking--
+		if !ok {
+			al.lim.Allow()
+		}
+	}
+}
+
+// limiter is the caller's allowance of wrong credentials.
+func (a *authenticator) limiter(caller netip.Prefix) *rate.Limiter {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	al, ok := a.failures.Get(caller)
+	if !ok {
+		return rate.NewLimiter(rate.Every(failureEvery), failureBurst) // a full one
+	}
+	return al.lim
+}
+
+func (a *authenticator) providerLocked(name string) *allowance {
+	al, ok := a.providers[name]
+	if !ok {
+		al = newAllowance(a.providerFailures)
+		a.providers[name] = al
+	}
 	return al
 }
 
@@ -230,4 +297,24 @@ func (a *authenticator) clientAddr(r *http.Request) netip.Addr {
 		peer = e
 	}
 	return peer
+}
+
+// defaultIPv6Bits: an IPv6 host is given a /64 and may use any address in
+// it, so a caller is its /64 unless configured otherwise.
+const defaultIPv6Bits = 64
+
+// callerPrefix is the block of addresses that the limits count as one
+// caller: an IPv4 address by itself, an IPv6 one with the rest of its
+// first ipv6Bits bits. IPv4-mapped IPv6 addresses count as IPv4.
+func callerPrefix(addr netip.Addr, ipv6Bits int) netip.Prefix {
+	addr = addr.Unmap()
+	bits := ipv6Bits
+	if addr.Is4() {
+		bits = 32
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil { // no address, or bits out of range: the address alone
+		return netip.PrefixFrom(addr, addr.BitLen())
+	}
+	return p
 }

@@ -28,6 +28,11 @@ func qlmCredential(p *config.Provider, user, password string) credential {
 	return credential{"qlm", p.User, p.PasswordHash, user, password, true, "is_user/is_pwd: wrong or missing credentials"}
 }
 
+// caller is the prefix counted for addr, IPv6 by its /64.
+func caller(addr string) netip.Prefix {
+	return callerPrefix(netip.MustParseAddr(addr), defaultIPv6Bits)
+}
+
 // bcrypt sits behind the semaphore: with every slot held, a check that
 // would run it waits, and one that does not answers at once. Throttled
 // calls, passwords over 72 bytes, missing credentials and remembered ones
@@ -35,11 +40,11 @@ func qlmCredential(p *config.Provider, user, password string) credential {
 func TestChecksThatRunNoBcrypt(t *testing.T) {
 	cfg := lineConfig(t, nil)
 	p, _ := cfg.Provider("shareit")
-	a := newAuthenticator(cfg)
+	a := newAuthenticator(cfg, 0, 0)
 	ctx := context.Background()
-	storefront := netip.MustParseAddr("192.0.2.1")
-	attacker := netip.MustParseAddr("198.51.100.5")
-	fresh := netip.MustParseAddr("198.51.100.6")
+	storefront := caller("192.0.2.1")
+	attacker := caller("198.51.100.5")
+	fresh := caller("198.51.100.6")
 	right := qlmCredential(p, "shareit", testenv.Password)
 	wrong := qlmCredential(p, "shareit", "guess")
 
@@ -60,7 +65,7 @@ func TestChecksThatRunNoBcrypt(t *testing.T) {
 
 	for _, tc := range []struct {
 		name    string
-		addr    netip.Addr
+		addr    netip.Prefix
 		c       credential
 		ok      bool
 		status  int // of the refusal, 0 for none
@@ -114,8 +119,8 @@ func TestRememberedCredentialsAreExact(t *testing.T) {
 	cfg := lineConfig(t, nil)
 	shareitP, _ := cfg.Provider("shareit")
 	guarded, _ := cfg.Provider("guarded")
-	a := newAuthenticator(cfg)
-	addr := netip.MustParseAddr("192.0.2.1")
+	a := newAuthenticator(cfg, 0, 0)
+	addr := caller("192.0.2.1")
 	remembered := qlmCredential(shareitP, "shareit", testenv.Password)
 
 	ok, refused := a.check(context.Background(), addr, shareitP.Name, remembered)
@@ -153,7 +158,7 @@ func TestClientAddr(t *testing.T) {
 	cfg := lineConfig(t, func(c *config.Config) {
 		c.TrustedProxies = []string{"192.0.2.1", "10.0.0.0/8", "2001:db8:1::/48", "::ffff:172.16.0.1"}
 	})
-	a := newAuthenticator(cfg)
+	a := newAuthenticator(cfg, 0, 0)
 	for _, tc := range []struct {
 		remote string
 		xff    []string

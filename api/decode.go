@@ -21,18 +21,27 @@ const maxKeys = 1000
 // product mapping, decodes arguments and fields, and checks the line
 // against the configured product, so that nothing the workflow could refuse
 // reaches it. A refusal says why, in a line fit for the storefront.
-func decodeLine(d Deps, auth *authenticator, r *http.Request, method string) (order.Line, *refusal) {
+//
+// The provider is returned once the caller is authenticated, with a line
+// or a refusal of it.
+func decodeLine(d Deps, auth *authenticator, r *http.Request, method string) (order.Line, *config.Provider, *refusal) {
 	call, err := shareit.ReadCall(r)
 	if err != nil {
-		return order.Line{}, refuse(d, err)
+		return order.Line{}, nil, refuse(d, err)
 	}
 	p, ok := d.Config.Provider(call.Arg("is_vendor"))
 	if !ok {
-		return order.Line{}, &refusal{status: http.StatusUnauthorized, reason: "is_vendor: unknown provider"}
+		return order.Line{}, nil, &refusal{status: http.StatusUnauthorized, reason: "is_vendor: unknown provider"}
 	}
 	if refused := auth.authenticate(r.Context(), r, p, call); refused != nil {
-		return order.Line{}, refused
+		return order.Line{}, nil, refused
 	}
+	line, refused := decodeAuthenticated(d, r, method, p, call)
+	return line, p, refused
+}
+
+// decodeAuthenticated builds the line of an authenticated call.
+func decodeAuthenticated(d Deps, r *http.Request, method string, p *config.Provider, call *shareit.Call) (order.Line, *refusal) {
 	if method == methodWebHook {
 		productID, _ := call.Field("PRODUCT_ID")
 		productID = strings.TrimSpace(productID)

@@ -29,7 +29,12 @@ const storedLookupTimeout = 500 * time.Millisecond
 // the order line's key(s), one per line.
 func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		line, refused := decodeLine(d, auth, r, method)
+		raw := keepBody(d, r)
+		line, p, refused := decodeLine(d, auth, r, method)
+		if p != nil && p.Upstream != nil && raw != nil && (refused == nil || refused.status == http.StatusBadRequest) {
+			forward(w, r, d, p, method, raw, line, refused == nil)
+			return
+		}
 		if refused != nil {
 			if refused.retryAfter > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(refused.retryAfter.Seconds())))

@@ -4,15 +4,17 @@ import (
 	"cmp"
 	"math"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/simplelru"
 	"golang.org/x/time/rate"
 )
 
-// Limits on the public /v1 routes: per caller address and per key, so
-// that neither a script hammering one key nor one address trying many keys
+// Limits on the public /v1 routes: per caller and per key, so that
+// neither a script hammering one key nor one caller trying many keys
 // gets far, while an office activating its seats one after another does.
 // An application checks its key about once a month.
 const (
@@ -23,7 +25,14 @@ const (
 // perMinute is a bucket of n requests that refills in a minute.
 func perMinute(n int) limit { return limit{every: time.Minute / time.Duration(n), burst: n} }
 
-// maxTracked is how many limiters are kept before full ones are dropped.
+// maxTracked bounds each table of limiters; past it, the name heard from
+// least recently is forgotten (a caller or key being throttled is heard
+// from all the time, so it stays). An entry (the table's slot and its
+// rate.Limiter) is about 300 bytes for a caller and 420 for a key (its
+// text, about 180 bytes), measured once a table has turned over a
+// million names: at most 15 MB of heap for the callers and 21 MB for the
+// keys. A limiter refills within a minute, so forgetting one that was
+// quiet longer gives its caller nothing.
 const maxTracked = 50_000
 
 type limit struct {
@@ -31,30 +40,29 @@ type limit struct {
 	burst int
 }
 
-// limiters hands out one token bucket per name.
-type limiters struct {
+// limiters hands out one token bucket per name: a caller's prefix, a key.
+type limiters[K comparable] struct {
 	limit
 	mu sync.Mutex
-	m  map[string]*rate.Limiter
+	m  *simplelru.LRU[K, *rate.Limiter]
 }
 
-func newLimiters(l limit) *limiters { return &limiters{limit: l, m: map[string]*rate.Limiter{}} }
+func newLimiters[K comparable](l limit) *limiters[K] {
+	m, err := simplelru.NewLRU[K, *rate.Limiter](maxTracked, nil)
+	if err != nil {
+		panic(err) // only for a size below one
+	}
+	return &limiters[K]{limit: l, m: m}
+}
 
 // allow takes a token for name, or says how long until one is there.
-func (l *limiters) allow(name string) (time.Duration, bool) {
+func (l *limiters[K]) allow(name K) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	lim, ok := l.m[name]
+	lim, ok := l.m.Get(name)
 	if !ok {
-		if len(l.m) >= maxTracked {
-			for k, old := range l.m {
-				if old.Tokens() >= float64(l.burst) {
-					delete(l.m, k)
-				}
-			}
-		}
 		lim = rate.NewLimiter(rate.Every(l.every), l.burst)
-		l.m[name] = lim
+		l.m.Add(name, lim)
 	}
 	if lim.Allow() {
 		return 0, true
@@ -71,20 +79,22 @@ func tooMany(w http.ResponseWriter, wait time.Duration) {
 
 // guard admits a public /v1 request under both limits.
 type guard struct {
-	auth  *authenticator // for the caller's address, behind trusted proxies
-	addrs *limiters
-	keys  *limiters
+	auth  *authenticator // for the caller, behind trusted proxies
+	addrs *limiters[netip.Prefix]
+	keys  *limiters[string]
 }
 
 func newGuard(auth *authenticator, perAddress, perKey int) *guard {
 	return &guard{auth: auth,
-		addrs: newLimiters(perMinute(cmp.Or(perAddress, defaultPerAddressPerMinute))),
-		keys:  newLimiters(perMinute(cmp.Or(perKey, defaultPerKeyPerMinute)))}
+		addrs: newLimiters[netip.Prefix](perMinute(cmp.Or(perAddress, defaultPerAddressPerMinute))),
+		keys:  newLimiters[string](perMinute(cmp.Or(perKey, defaultPerKeyPerMinute)))}
 }
 
-// admit answers 429 itself and returns false when a limit is reached.
+// admit answers 429 itself and returns false when a limit is reached. A
+// caller is its address's prefix (callerPrefix), as for wrong credentials.
 func (g *guard) admit(w http.ResponseWriter, r *http.Request, key string) bool {
-	if wait, ok := g.addrs.allow(g.auth.clientAddr(r).String()); !ok {
+	caller := callerPrefix(g.auth.clientAddr(r), g.auth.ipv6Bits)
+	if wait, ok := g.addrs.allow(caller); !ok {
 		tooMany(w, wait)
 		return false
 	}

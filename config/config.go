@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"slices"
 	"strings"
@@ -78,6 +79,9 @@ type Provider struct {
 	// CancelUnconfirmedAfterDays cancels a held line, revoking its keys,
 	// this many days after it was held (14 by default).
 	CancelUnconfirmedAfterDays int `yaml:"cancel_unconfirmed_after_days"`
+	// Upstream, when set, is forward mode: the vendor's old QLM License
+	// Server keys this provider's calls, keysmith records them.
+	Upstream *Upstream `yaml:"upstream"`
 
 	allow      []netip.Prefix
 	dateLayout string
@@ -97,6 +101,31 @@ const (
 	// DefaultCancelUnconfirmedAfterDays is how long a held line waits.
 	DefaultCancelUnconfirmedAfterDays = 14
 )
+
+// Upstream is a QLM License Server that keys a provider's calls while
+// its vendor's applications still check QLM's keys: each call is forwarded
+// to it as it came, its answer returned to the storefront, and the line
+// recorded with QLM's keys as legacy keys. Removing it switches the
+// provider to keysmith's own keys.
+type Upstream struct {
+	// URL is the server's qlmservice.asmx, such as
+	// https://qlm.example.com/qlmLicenseServer/qlmservice.asmx; the
+	// method the storefront called is appended.
+	URL string `yaml:"url"`
+	// Mail, when true, has keysmith mail the buyer QLM's keys (QLM mails
+	// its own by default, so keysmith does not).
+	Mail bool `yaml:"mail"`
+}
+
+// Forwards reports whether some provider is in forward mode.
+func (c *Config) Forwards() bool {
+	for i := range c.Providers {
+		if c.Providers[i].Upstream != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // Holds reports whether the provider's lines wait for the storefront to
 // receive their keys.
@@ -190,12 +219,8 @@ func (c *Config) validate() error {
 			return fmt.Errorf("provider %s: %w", p.Name, err)
 		}
 	}
-	for _, s := range c.TrustedProxies {
-		pfx, err := parsePrefix(s)
-		if err != nil {
-			return fmt.Errorf("trusted_proxies: %w", err)
-		}
-		c.trusted = append(c.trusted, pfx)
+	if err := c.SetTrustedProxies(c.TrustedProxies); err != nil {
+		return err
 	}
 	for i, t := range c.AdminTokens {
 		if strings.TrimSpace(t.Name) == "" || len(t.SHA256) != 64 || strings.Trim(strings.ToLower(t.SHA256), "0123456789abcdef") != "" {
@@ -297,6 +322,13 @@ func (p *Provider) validate() error {
 	default:
 		return fmt.Errorf("encoding: %q is not utf-8 or iso-8859-1", p.Encoding)
 	}
+	if u := p.Upstream; u != nil {
+		parsed, err := url.Parse(strings.TrimSpace(u.URL))
+		if err != nil || (parsed.Scheme != "https" && parsed.Scheme != "http") || parsed.Host == "" || parsed.RawQuery != "" || parsed.User != nil {
+			return fmt.Errorf("upstream.url: %q is not an http(s) URL of QLM's qlmservice.asmx without query or credentials", u.URL)
+		}
+		u.URL = strings.TrimRight(parsed.String(), "/")
+	}
 	switch p.Unconfirmed {
 	case "":
 		p.Unconfirmed = UnconfirmedHold
@@ -328,6 +360,22 @@ func (p *Provider) DateLayout() string { return p.dateLayout }
 
 // Retired reports whether the signing key with this id is retired.
 func (c *Config) Retired(id uint16) bool { return slices.Contains(c.RetiredKeys, id) }
+
+// SetTrustedProxies replaces trusted_proxies (addresses or CIDR
+// prefixes), as reading the file does: for a configuration built in code,
+// such as a test's that puts its own proxy in front of keysmith.
+func (c *Config) SetTrustedProxies(proxies []string) error {
+	var trusted []netip.Prefix
+	for _, s := range proxies {
+		pfx, err := parsePrefix(s)
+		if err != nil {
+			return fmt.Errorf("trusted_proxies: %w", err)
+		}
+		trusted = append(trusted, pfx)
+	}
+	c.TrustedProxies, c.trusted = proxies, trusted
+	return nil
+}
 
 // TrustsProxy reports whether addr is a trusted reverse proxy.
 func (c *Config) TrustsProxy(addr netip.Addr) bool {

@@ -95,11 +95,12 @@ var CustomerColumns = []Column{
 
 // License is one row of the licenses file, read and checked.
 type License struct {
-	Row       int    // the row's line number in the file
-	LegacyKey string // QLM's key, normalized (upper case, no dashes or spaces)
-	Line      order.Line
-	Revoked   bool
-	Computers []Computer
+	Row        int    // the row's line number in the file
+	LegacyKey  string // QLM's key, normalized (upper case, no dashes or spaces)
+	LegacyText string // QLM's key as the file has it
+	Line       order.Line
+	Revoked    bool
+	Computers  []Computer
 }
 
 // Computer is a computer holding a seat of an imported key.
@@ -148,9 +149,13 @@ func fold(name string) string {
 }
 
 func readHeader(r *csv.Reader) (header, []string, error) {
-	names, err := r.Read()
+	record, err := r.Read()
 	if err != nil {
 		return nil, nil, fmt.Errorf("header: %w", err)
+	}
+	names := append([]string(nil), record...) // the reader reuses its record
+	if len(names) > 0 {
+		names[0] = strings.TrimPrefix(names[0], "\ufeff") // a byte-order mark, as Excel writes
 	}
 	h := header{}
 	for i, n := range names {
@@ -373,7 +378,7 @@ func (o Options) license(h header, names []string, known map[string]bool, row []
 	if n := get("ProductName"); n != "" {
 		l.Fields["ProductName"] = n
 	}
-	return License{Row: line, LegacyKey: legacy, Line: l, Revoked: revoked, Computers: computers}, ""
+	return License{Row: line, LegacyKey: legacy, LegacyText: raw, Line: l, Revoked: revoked, Computers: computers}, ""
 }
 
 // version finds the configured product version, as the key generator

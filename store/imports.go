@@ -81,7 +81,7 @@ func (s *Store) ImportedLegacyKeys(ctx context.Context, legacy []string) (map[st
 		RunningNo  string `bun:"running_no"`
 	}
 	err := s.db.NewRaw(`SELECT k.legacy_key, o.provider, o.purchase_id, o.running_no
-		FROM license_keys k JOIN orders o ON o.id = k.order_id WHERE k.legacy_key IN (?)`, bun.In(legacy)).Scan(ctx, &rows)
+		FROM license_keys k JOIN orders o ON o.id = k.order_id WHERE k.legacy_key IN (?)`, bun.List(legacy)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("imported legacy keys: %w", err)
 	}
@@ -105,7 +105,7 @@ func (s *Store) ExistingLines(ctx context.Context, provider string, lines []Line
 	var rows []Line
 	err := s.db.NewRaw(`SELECT purchase_id, running_no FROM orders WHERE provider = ? AND purchase_id IN (?)
 		UNION ALL SELECT purchase_id, running_no FROM renewals WHERE provider = ? AND purchase_id IN (?)`,
-		provider, bun.In(ids), provider, bun.In(ids)).Scan(ctx, &rows)
+		provider, bun.List(ids), provider, bun.List(ids)).Scan(ctx, &rows)
 	if err != nil {
 		return nil, fmt.Errorf("existing lines: %w", err)
 	}
@@ -127,6 +127,23 @@ func (s *Store) ImportOf(ctx context.Context, orderID int64) (*ImportRow, error)
 		return nil, fmt.Errorf("import of order %d: %w", orderID, err)
 	}
 	return &imp, nil
+}
+
+// LegacyKeys returns the legacy keys of a stored line as QLM gave them, in
+// order;
+// ErrNotFound when the line is not stored or has none.
+func (s *Store) LegacyKeys(ctx context.Context, l Line) ([]string, error) {
+	var keys []string
+	err := s.db.NewRaw(`SELECT k.legacy_text FROM license_keys k JOIN orders o ON o.id = k.order_id
+		WHERE o.provider = ? AND o.purchase_id = ? AND o.running_no = ? AND k.legacy_key IS NOT NULL ORDER BY k.position`,
+		l.Provider, l.PurchaseID, l.RunningNo).Scan(ctx, &keys)
+	if err != nil {
+		return nil, fmt.Errorf("legacy keys of %s: %w", l, err)
+	}
+	if len(keys) == 0 {
+		return nil, ErrNotFound
+	}
+	return keys, nil
 }
 
 // CurrentKey is the newest text of the key with this serial on an order

@@ -165,7 +165,8 @@ func (s *Store) findOrderByID(ctx context.Context, id int64) (*OrderRow, error) 
 }
 
 // LineKeys returns the keys stored for a line at its storefront, in order
-// (an order line's or a renewal's: a line is one or the other), and the
+// (an order line's or a renewal's: a line is one or the other; a line
+// keyed by QLM, in forward mode or imported, answers QLM's keys), and the
 // line's Delivery.
 func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo string) (keys []string, delivery string, err error) {
 	var rows []struct {
@@ -174,7 +175,7 @@ func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo st
 	}
 	err = s.db.NewRaw(`
 		SELECT key, delivery FROM (
-			SELECT k.key, k.position, coalesce(o.delivery, '') AS delivery FROM license_keys k JOIN orders o ON o.id = k.order_id
+			SELECT coalesce(k.legacy_text, k.key) AS key, k.position, coalesce(o.delivery, '') AS delivery FROM license_keys k JOIN orders o ON o.id = k.order_id
 			 WHERE o.provider = ? AND o.purchase_id = ? AND o.running_no = ?
 			UNION ALL
 			SELECT k.key, k.position, coalesce(r.delivery, '') FROM renewal_keys k JOIN renewals r ON r.id = k.renewal_id

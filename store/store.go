@@ -167,9 +167,11 @@ type LicenseKey struct {
 	Serial    string     `bun:"serial"`
 	Seats     int        `bun:"seats"`
 	RevokedAt *time.Time `bun:"revoked_at"`
-	// LegacyKey is the QLM key an imported key stands for (normalized).
-	LegacyKey *string   `bun:"legacy_key"`
-	CreatedAt time.Time `bun:"created_at,nullzero,default:now()"`
+	// LegacyKey is the QLM key an imported key stands for (normalized),
+	// LegacyText the same as QLM gave it.
+	LegacyKey  *string   `bun:"legacy_key"`
+	LegacyText *string   `bun:"legacy_text"`
+	CreatedAt  time.Time `bun:"created_at,nullzero,default:now()"`
 }
 
 // Store reads and writes customers, order lines and keys.

@@ -36,6 +36,7 @@ func New(c client.Client, taskQueue string, acts *activities.Activities, o Optio
 	w.RegisterWorkflowWithOptions(workflows.ResendEmail, workflow.RegisterOptions{Name: workflows.ResendEmailWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.RevokeLicense, workflow.RegisterOptions{Name: workflows.RevokeLicenseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.ImportLicense, workflow.RegisterOptions{Name: workflows.ImportLicenseWorkflow})
+	w.RegisterWorkflowWithOptions(workflows.ImportLicense, workflow.RegisterOptions{Name: workflows.ForwardLicenseWorkflow})
 	w.RegisterWorkflowWithOptions(workflows.ExchangeLegacyKey, workflow.RegisterOptions{Name: workflows.ExchangeLegacyKeyWorkflow})
 	w.RegisterActivity(acts)
 	return w

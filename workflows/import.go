@@ -35,9 +35,15 @@ var importSaveLocal = workflow.LocalActivityOptions{
 	Summary:                "save the imported customer, line, keys and computers",
 }
 
-// ImportLicense signs the line's keysmith key (the QLM key stays its legacy
-// key) and stores the line with its computers. Nothing is mailed: the buyer
-// has the QLM key, which keysmith now checks.
+// ForwardLicenseWorkflow records a line that QLM keyed in forward mode
+// (the provider's upstream): ImportLicense under its own name, ID
+// ForwardLicense:<line>.
+const ForwardLicenseWorkflow = "ForwardLicense"
+
+// ImportLicense signs the line's keysmith keys (QLM's keys stay their
+// legacy keys) and stores the line with its computers. Nothing is mailed
+// unless the line says so (a forward-mode provider with upstream.mail):
+// the buyer has QLM's key, which keysmith now checks.
 func ImportLicense(ctx workflow.Context, imp activities.ImportedLicense) (ImportResult, error) {
 	var a *activities.Activities
 	var keys []order.Key
@@ -54,14 +60,44 @@ func ImportLicense(ctx workflow.Context, imp activities.ImportedLicense) (Import
 			return ImportResult{}, fmt.Errorf("save import: %w", err)
 		}
 	}
+	if imp.Line.Email.Send && imp.Line.Customer.Email != "" {
+		// QLM's keys, as the buyer's application knows them; a failure is
+		// left to support (ResendEmail), the line is saved.
+		mctx := workflow.WithLocalActivityOptions(ctx, emailLocalOptions)
+		req := activities.EmailRequest{Line: imp.Line, Keys: legacyKeys(imp, keys), To: imp.Line.Customer.Email,
+			IdempotencyKey: workflow.GetInfo(ctx).WorkflowExecution.ID + "/email"}
+		status := EmailSent
+		if err := workflow.ExecuteLocalActivity(mctx, a.SendEmail, req).Get(ctx, nil); err != nil {
+			workflow.GetLogger(ctx).Warn("Email failed", "reason", failureReason(err))
+			status = EmailFailed
+		}
+		if err := setEmailStatus(ctx, status, ""); err != nil {
+			return ImportResult{}, err
+		}
+	}
 	return ImportResult{Keys: order.Keys(keys)}, nil
 }
 
+// legacyKeys are the line's keys as the storefront delivered them: QLM's.
+func legacyKeys(imp activities.ImportedLicense, keys []order.Key) []order.Key {
+	out := append([]order.Key(nil), keys...)
+	for i := range out {
+		if i < len(imp.LegacyKeys) {
+			out[i].Key = imp.LegacyKeys[i]
+		}
+	}
+	return out
+}
+
 // ImportSearchAttributes are an imported line's: those of a line keyed
-// here, with nothing to mail.
+// here, its email pending or (usually) skipped.
 func ImportSearchAttributes(line order.Line) temporal.SearchAttributes {
+	status := EmailSkipped
+	if line.Email.Send && line.Customer.Email != "" {
+		status = EmailPending
+	}
 	return temporal.NewSearchAttributes(
-		EmailStatus.ValueSet(EmailSkipped), OrderLine.ValueSet(line.ID()), Provider.ValueSet(line.Provider),
+		EmailStatus.ValueSet(status), OrderLine.ValueSet(line.ID()), Provider.ValueSet(line.Provider),
 		Product.ValueSet(fmt.Sprintf("%d %d.%d", line.Product.ID, line.Product.Major, line.Product.Minor)),
 		OrderDate.ValueSet(line.OrderDate), LicenseModel.ValueSet(line.Model))
 }
@@ -69,6 +105,9 @@ func ImportSearchAttributes(line order.Line) temporal.SearchAttributes {
 // ImportSummary is an imported line's summary in the Temporal UI.
 func ImportSummary(imp activities.ImportedLicense) string {
 	s := imp.Source
+	if s.System == "qlm-forward" {
+		return fmt.Sprintf("keyed by QLM at %s in forward mode, for %s; QLM's key kept as the legacy key", s.File, s.Actor)
+	}
 	return fmt.Sprintf("imported from %s: file %s (sha256 %.12s) row %d, by %s", strings.ToUpper(s.System), s.File, s.SHA256, s.Row, s.Actor)
 }
 

@@ -43,6 +43,7 @@ func TestReplay(t *testing.T) {
 			r.RegisterWorkflowWithOptions(workflows.ResendEmail, workflow.RegisterOptions{Name: workflows.ResendEmailWorkflow})
 			r.RegisterWorkflowWithOptions(workflows.RevokeLicense, workflow.RegisterOptions{Name: workflows.RevokeLicenseWorkflow})
 			r.RegisterWorkflowWithOptions(workflows.ImportLicense, workflow.RegisterOptions{Name: workflows.ImportLicenseWorkflow})
+			r.RegisterWorkflowWithOptions(workflows.ImportLicense, workflow.RegisterOptions{Name: workflows.ForwardLicenseWorkflow})
 			r.RegisterWorkflowWithOptions(workflows.ExchangeLegacyKey, workflow.RegisterOptions{Name: workflows.ExchangeLegacyKeyWorkflow})
 			if err := r.ReplayWorkflowHistoryFromJSONFile(nil, f); err != nil {
 				t.Fatal(err)

@@ -71,6 +71,13 @@ type Env struct {
 	// per key.
 	RatePerAddress int `env:"KEYSMITH_RATE_PER_ADDRESS" envDefault:"300"`
 	RatePerKey     int `env:"KEYSMITH_RATE_PER_KEY" envDefault:"60"`
+	// IPv6Prefix is how many leading bits of an IPv6 caller's address
+	// count as one caller for every per-address limit (32 to 128): a host
+	// is given a /64 and may use any address in it.
+	IPv6Prefix int `env:"KEYSMITH_IPV6_PREFIX" envDefault:"64"`
+	// ProviderFailuresPerMinute is each provider's wrong credentials a
+	// minute from all callers together, for a guesser with many networks.
+	ProviderFailuresPerMinute int `env:"KEYSMITH_PROVIDER_FAILURES_PER_MINUTE" envDefault:"100"`
 	// Seats a key may release (a computer moved) per period.
 	ReleaseLimit  int           `env:"KEYSMITH_RELEASE_LIMIT" envDefault:"3"`
 	ReleasePeriod time.Duration `env:"KEYSMITH_RELEASE_PERIOD" envDefault:"720h"`
@@ -100,6 +107,14 @@ func LoadEnv() (Env, error) {
 	e, err := env.ParseAs[Env]()
 	if err != nil {
 		return Env{}, fmt.Errorf("environment: %w", err)
+	}
+	// Out of range, these would not fail but count callers wrongly (a
+	// prefix under 32 bits is a whole provider's network) or not at all.
+	if e.IPv6Prefix < 32 || e.IPv6Prefix > 128 {
+		return Env{}, fmt.Errorf("environment: KEYSMITH_IPV6_PREFIX=%d: a prefix length from 32 to 128 (64 counts each IPv6 host's /64 as one caller)", e.IPv6Prefix)
+	}
+	if e.ProviderFailuresPerMinute < 1 {
+		return Env{}, fmt.Errorf("environment: KEYSMITH_PROVIDER_FAILURES_PER_MINUTE=%d: must be at least 1", e.ProviderFailuresPerMinute)
 	}
 	return e, nil
 }
@@ -281,6 +296,9 @@ func (a *App) Handler() http.Handler {
 		ReleaseLimit:   a.Env.ReleaseLimit,
 		ReleasePeriod:  a.Env.ReleasePeriod,
 		ReportWithin:   a.Env.DeliveryReportWait,
+
+		IPv6Prefix:                a.Env.IPv6Prefix,
+		ProviderFailuresPerMinute: a.Env.ProviderFailuresPerMinute,
 	})
 }
 

@@ -211,7 +211,7 @@ func (im *importer) flush(ctx context.Context) error {
 func (im *importer) start(ctx context.Context, l qlmimport.License) error {
 	src := im.source
 	src.Row = l.Row
-	imp := activities.ImportedLicense{Line: l.Line, LegacyKey: l.LegacyKey, Revoked: l.Revoked, Source: src}
+	imp := activities.ImportedLicense{Line: l.Line, LegacyKeys: []string{l.LegacyText}, Revoked: l.Revoked, Source: src}
 	for _, c := range l.Computers {
 		imp.Computers = append(imp.Computers, activities.ImportedComputer{ID: c.ID, Name: c.Name, ActivatedAt: c.ActivatedAt})
 	}
