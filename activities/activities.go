@@ -122,16 +122,7 @@ func (a *Activities) SaveOrder(ctx context.Context, line order.Line, keys []orde
 		return a.saveRenewal(ctx, line, keys, delivery)
 	}
 	c := line.Customer
-	row := &store.OrderRow{
-		LineRecord:   lineRecord(ctx, line, delivery),
-		ProductID:    line.Product.ID,
-		Major:        line.Product.Major,
-		Minor:        line.Product.Minor,
-		ProductName:  line.Product.Name,
-		Quantity:     line.Quantity,
-		Features:     line.Features.String(),
-		LicenseModel: line.Model,
-	}
+	row := orderRow(ctx, line, delivery)
 	rows := make([]store.LicenseKey, len(keys))
 	for i, k := range keys {
 		rows[i] = store.LicenseKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
@@ -160,6 +151,20 @@ func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []or
 		a.Metrics.Delivery("held")
 	}
 	return nil
+}
+
+// orderRow is the order line as stored.
+func orderRow(ctx context.Context, line order.Line, delivery Delivery) *store.OrderRow {
+	return &store.OrderRow{
+		LineRecord:   lineRecord(ctx, line, delivery),
+		ProductID:    line.Product.ID,
+		Major:        line.Product.Major,
+		Minor:        line.Product.Minor,
+		ProductName:  line.Product.Name,
+		Quantity:     line.Quantity,
+		Features:     line.Features.String(),
+		LicenseModel: line.Model,
+	}
 }
 
 // lineRecord is what an order line and a renewal both store of the line.

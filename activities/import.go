@@ -41,16 +41,7 @@ type ImportSource struct {
 // seats (seat 1, 2, ... in the order given) and the import's record.
 func (a *Activities) SaveImport(ctx context.Context, imp ImportedLicense, keys []order.Key) error {
 	line := imp.Line
-	row := &store.OrderRow{
-		LineRecord:   lineRecord(ctx, line, Delivery{}),
-		ProductID:    line.Product.ID,
-		Major:        line.Product.Major,
-		Minor:        line.Product.Minor,
-		ProductName:  line.Product.Name,
-		Quantity:     line.Quantity,
-		Features:     line.Features.String(),
-		LicenseModel: line.Model,
-	}
+	row := orderRow(ctx, line, Delivery{})
 	var revoked *time.Time
 	if imp.Revoked {
 		now := time.Now().UTC()

@@ -31,28 +31,8 @@ type ImportRow struct {
 // transaction. Saving it again changes nothing: the first save wins.
 func (s *Store) SaveImport(ctx context.Context, c *Customer, o *OrderRow, keys []LicenseKey, held []Activation, imp *ImportRow) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if id, err := upsertCustomer(ctx, tx, c); err != nil {
-			return err
-		} else if id != 0 {
-			o.CustomerID = &id
-		}
-		res, err := tx.NewInsert().Model(o).
-			On("CONFLICT (provider, purchase_id, running_no) DO NOTHING").
-			Returning("id").
-			Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("insert imported order: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // stored by an earlier attempt
-		}
-		for i := range keys {
-			keys[i].OrderID = o.ID
-		}
-		if len(keys) > 0 {
-			if _, err := tx.NewInsert().Model(&keys).Exec(ctx); err != nil {
-				return fmt.Errorf("insert imported keys: %w", err)
-			}
+		if inserted, err := insertLine(ctx, tx, c, o, keys); err != nil || !inserted {
+			return err // nil: stored by an earlier attempt
 		}
 		if len(held) > 0 {
 			if _, err := tx.NewInsert().Model(&held).Exec(ctx); err != nil {

@@ -190,31 +190,39 @@ func (s *Store) Ping(ctx context.Context) error { return s.db.PingContext(ctx) }
 // order line again changes nothing: the first save wins.
 func (s *Store) SaveOrder(ctx context.Context, c *Customer, o *OrderRow, keys []LicenseKey) error {
 	return s.db.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if id, err := upsertCustomer(ctx, tx, c); err != nil {
-			return err
-		} else if id != 0 {
-			o.CustomerID = &id
-		}
-		res, err := tx.NewInsert().Model(o).
-			On("CONFLICT (provider, purchase_id, running_no) DO NOTHING").
-			Returning("id").
-			Exec(ctx)
-		if err != nil {
-			return fmt.Errorf("insert order: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil // stored by an earlier attempt, keys and all
-		}
-		for i := range keys {
-			keys[i].OrderID = o.ID
-		}
-		if len(keys) > 0 {
-			if _, err := tx.NewInsert().Model(&keys).Exec(ctx); err != nil {
-				return fmt.Errorf("insert keys: %w", err)
-			}
-		}
-		return nil
+		_, err := insertLine(ctx, tx, c, o, keys)
+		return err
 	})
+}
+
+// insertLine upserts the customer and inserts the order line with its
+// keys; inserted is false when an earlier attempt stored the line, keys and
+// all.
+func insertLine(ctx context.Context, tx bun.Tx, c *Customer, o *OrderRow, keys []LicenseKey) (inserted bool, err error) {
+	if id, err := upsertCustomer(ctx, tx, c); err != nil {
+		return false, err
+	} else if id != 0 {
+		o.CustomerID = &id
+	}
+	res, err := tx.NewInsert().Model(o).
+		On("CONFLICT (provider, purchase_id, running_no) DO NOTHING").
+		Returning("id").
+		Exec(ctx)
+	if err != nil {
+		return false, fmt.Errorf("insert order: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return false, nil
+	}
+	for i := range keys {
+		keys[i].OrderID = o.ID
+	}
+	if len(keys) > 0 {
+		if _, err := tx.NewInsert().Model(&keys).Exec(ctx); err != nil {
+			return false, fmt.Errorf("insert keys: %w", err)
+		}
+	}
+	return true, nil
 }
 
 // upsertCustomer inserts the customer or updates the one with the same
