@@ -56,16 +56,11 @@ type errorBody struct {
 func activate(d Deps, g *guard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ActivateRequest
-		if !readJSON(w, r, &req) {
+		if !readJSON(w, r, &req) || !computerRequest(w, "key", &req.Key, &req.ComputerID, req.ComputerName) {
 			return
 		}
-		req.Key, req.ComputerID = strings.TrimSpace(req.Key), strings.TrimSpace(req.ComputerID)
-		if problem := keyAndComputer(req.Key, req.ComputerID); problem != "" {
-			writeJSON(w, http.StatusBadRequest, errorBody{problem})
-			return
-		}
-		if len(req.ComputerName) > 256 || len(req.AppVersion) > 64 {
-			writeJSON(w, http.StatusBadRequest, errorBody{"computer_name (256 bytes) or app_version (64 bytes) too long"})
+		if len(req.AppVersion) > 64 {
+			writeJSON(w, http.StatusBadRequest, errorBody{"app_version: at most 64 bytes"})
 			return
 		}
 		ctx, cancel, now, k, ok := lookupSigned(w, r, d, g, req.Key, "activation")
@@ -127,16 +122,7 @@ func activate(d Deps, g *guard) http.Handler {
 func exchange(d Deps, g *guard) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var req ExchangeRequest
-		if !readJSON(w, r, &req) {
-			return
-		}
-		req.LegacyKey, req.ComputerID = strings.TrimSpace(req.LegacyKey), strings.TrimSpace(req.ComputerID)
-		if problem := keyAndComputer(req.LegacyKey, req.ComputerID); problem != "" {
-			writeJSON(w, http.StatusBadRequest, errorBody{strings.Replace(problem, "key:", "legacy_key:", 1)})
-			return
-		}
-		if len(req.ComputerName) > 256 {
-			writeJSON(w, http.StatusBadRequest, errorBody{"computer_name: at most 256 bytes"})
+		if !readJSON(w, r, &req) || !computerRequest(w, "legacy_key", &req.LegacyKey, &req.ComputerID, req.ComputerName) {
 			return
 		}
 		ctx, cancel, _, k, ok := lookupSigned(w, r, d, g, req.LegacyKey, "exchange")
@@ -180,6 +166,22 @@ func exchange(d Deps, g *guard) http.Handler {
 		}
 		writeJSON(w, http.StatusOK, resp)
 	})
+}
+
+// computerRequest trims and checks the key and computer of a request that
+// binds a key to a computer (activation, exchange), answering 400 itself;
+// false when it did. keyField names the key in the answer.
+func computerRequest(w http.ResponseWriter, keyField string, key, computerID *string, computerName string) bool {
+	*key, *computerID = strings.TrimSpace(*key), strings.TrimSpace(*computerID)
+	problem := keyAndComputer(*key, *computerID)
+	if problem == "" && len(computerName) > 256 {
+		problem = "computer_name: at most 256 bytes"
+	}
+	if problem != "" {
+		writeJSON(w, http.StatusBadRequest, errorBody{strings.Replace(problem, "key:", keyField+":", 1)})
+		return false
+	}
+	return true
 }
 
 // keyAndComputer checks the two fields that activation and validation

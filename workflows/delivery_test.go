@@ -27,6 +27,22 @@ func heldLine() order.Line {
 	return line
 }
 
+// heldRun is a line with a delivery report, its activities mocked: what was
+// saved, mailed and settled.
+type heldRun struct {
+	*fixture
+	line   order.Line
+	save   *calls[saveCall]
+	email  *calls[emailCall]
+	settle *calls[activities.DeliveryChange]
+}
+
+func newHeldRun(t *testing.T) heldRun {
+	f := newFixture(t)
+	f.mockKeys(testKeys(1))
+	return heldRun{fixture: f, line: heldLine(), save: f.mockSave(0), email: f.mockEmail(0, emailOK), settle: f.mockSetDelivery()}
+}
+
 // mockSetDelivery records how held lines are settled.
 func (f *fixture) mockSetDelivery() *calls[activities.DeliveryChange] {
 	c := &calls[activities.DeliveryChange]{}
@@ -54,12 +70,8 @@ func (f *fixture) deliveryValues() []string {
 // The API reports the answer delivered: the line is saved as confirmed and
 // mailed, with no hold and no Delivery attribute.
 func TestDeliveredLineIsMailed(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
-	f.mockKeys(testKeys(1))
-	save := f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	settle := f.mockSetDelivery()
+	f := newHeldRun(t)
+	line, save, email, settle := f.line, f.save, f.email, f.settle
 	upd := f.issueKey()
 	f.report(time.Millisecond, true, "answered 200 with the keys")
 
@@ -77,12 +89,8 @@ func TestDeliveredLineIsMailed(t *testing.T) {
 // the line is saved on hold, nothing is mailed, until the storefront's next
 // call gets the keys; then the line is confirmed and mailed.
 func TestUndeliveredLineHeldUntilNextCall(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
-	f.mockKeys(testKeys(1))
-	save := f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	settle := f.mockSetDelivery()
+	f := newHeldRun(t)
+	line, save, email, settle := f.line, f.save, f.email, f.settle
 	f.report(0, false, "answered 503: key generation is taking too long; try again")
 	upd := f.issueKey()
 	var heldEmails int
@@ -111,12 +119,8 @@ func TestUndeliveredLineHeldUntilNextCall(t *testing.T) {
 // No report comes (the API died after answering): the line is held after
 // ReportWithin; support staff confirm it, on the record, and it is mailed.
 func TestUnreportedLineConfirmedBySupport(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
-	f.mockKeys(testKeys(1))
-	save := f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	settle := f.mockSetDelivery()
+	f := newHeldRun(t)
+	line, save, email, settle := f.line, f.save, f.email, f.settle
 	f.issueKey()
 	early := f.sendUpdate(30*time.Second, workflows.ConfirmPurchaseUpdate, "too-early", workflows.Decision{Actor: "Sam", Reason: "paid"})
 	noReason := f.sendUpdate(2*time.Minute, workflows.ConfirmPurchaseUpdate, "no-reason", workflows.Decision{Actor: "Sam"})
@@ -140,12 +144,8 @@ func TestUnreportedLineConfirmedBySupport(t *testing.T) {
 
 // Support staff cancel a held line: its keys are revoked, nothing is mailed.
 func TestHeldLineCancelledBySupport(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
-	f.mockKeys(testKeys(1))
-	f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	settle := f.mockSetDelivery()
+	f := newHeldRun(t)
+	line, email, settle := f.line, f.email, f.settle
 	f.issueKey()
 	f.report(0, false, "the caller was gone before the keys were ready")
 	cancel := f.sendUpdate(time.Hour, workflows.CancelPurchaseUpdate, "ticket-3", workflows.Decision{Actor: "Sam Support", Reason: "no such purchase at MyCommerce"})
@@ -163,13 +163,9 @@ func TestHeldLineCancelledBySupport(t *testing.T) {
 
 // A held line nobody settles is cancelled after the provider's days.
 func TestHeldLineCancelledAfterDays(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
+	f := newHeldRun(t)
+	line, email, settle := f.line, f.email, f.settle
 	line.Confirm.CancelAfterDays = 3
-	f.mockKeys(testKeys(1))
-	f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	settle := f.mockSetDelivery()
 	f.issueKey()
 	f.report(0, false, "answered 503: key service temporarily unavailable; try again")
 	var before []activities.DeliveryChange
@@ -187,12 +183,8 @@ func TestHeldLineCancelledAfterDays(t *testing.T) {
 // A delivered report wins over an undelivered one, whatever their order:
 // two concurrent calls, one of which timed out.
 func TestDeliveredReportWins(t *testing.T) {
-	f := newFixture(t)
-	line := heldLine()
-	f.mockKeys(testKeys(1))
-	save := f.mockSave(0)
-	email := f.mockEmail(0, emailOK)
-	f.mockSetDelivery()
+	f := newHeldRun(t)
+	line, save, email := f.line, f.save, f.email
 	f.issueKey()
 	f.report(0, true, "answered 200 with the keys")
 	f.report(0, false, "answered 503: key generation is taking too long; try again")
