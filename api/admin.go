@@ -86,14 +86,17 @@ func adminRevoke(d Deps) http.Handler {
 
 // LookupLine is one order line as GET /v1/admin/lookup shows it.
 type LookupLine struct {
-	Line        string      `json:"line"` // "shareit:123456-1"
-	Product     string      `json:"product"`
-	Model       string      `json:"model"`
-	OrderDate   string      `json:"order_date"`
-	Expires     string      `json:"expires,omitempty"`
-	EmailStatus string      `json:"email_status"`
-	Keys        []LookupKey `json:"keys"`
-	Warnings    []string    `json:"warnings,omitempty"`
+	Line        string `json:"line"` // "shareit:123456-1"
+	Product     string `json:"product"`
+	Model       string `json:"model"`
+	OrderDate   string `json:"order_date"`
+	Expires     string `json:"expires,omitempty"`
+	EmailStatus string `json:"email_status"`
+	// Delivery is set when the storefront's receipt was asked:
+	// confirmed, unconfirmed (held) or cancelled.
+	Delivery string      `json:"delivery,omitempty"`
+	Keys     []LookupKey `json:"keys"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // LookupKey is one key of a line, with the computers holding its seats.
@@ -103,6 +106,8 @@ type LookupKey struct {
 	Seats     int      `json:"seats"`
 	Revoked   bool     `json:"revoked"`
 	Computers []string `json:"computers"`
+	// LegacyKey is the QLM key an imported key stands for.
+	LegacyKey string `json:"legacy_key,omitempty"`
 }
 
 // adminLookup finds order lines by purchase ID, buyer's email, key or
@@ -147,7 +152,7 @@ func adminLookup(d Deps) http.Handler {
 		for _, o := range rows {
 			l := LookupLine{Line: order.Name(o.Provider, o.PurchaseID, o.RunningNo),
 				Product: fmt.Sprintf("%s %d.%d (%d)", o.ProductName, o.Major, o.Minor, o.ProductID), Model: o.LicenseModel,
-				OrderDate: o.OrderDate.Format(time.DateOnly), EmailStatus: o.EmailStatus, Warnings: o.Warnings, Keys: []LookupKey{}}
+				OrderDate: o.OrderDate.Format(time.DateOnly), EmailStatus: o.EmailStatus, Delivery: o.Delivery, Warnings: o.Warnings, Keys: []LookupKey{}}
 			if o.ExpiresAt != nil {
 				l.Expires = o.ExpiresAt.Format(time.DateOnly)
 			}
@@ -159,6 +164,9 @@ func adminLookup(d Deps) http.Handler {
 					return
 				}
 				lk := LookupKey{Key: k.Key, Serial: k.Serial, Seats: k.Seats, Revoked: k.RevokedAt != nil, Computers: []string{}}
+				if k.LegacyText != nil {
+					lk.LegacyKey = *k.LegacyText
+				}
 				for _, h := range held {
 					lk.Computers = append(lk.Computers, h.ComputerID)
 				}

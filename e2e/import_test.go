@@ -17,6 +17,7 @@ import (
 
 	"github.com/keysmith/keysmith/api"
 	"github.com/keysmith/keysmith/internal/app"
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
@@ -208,6 +209,21 @@ func TestImportFromQLM(t *testing.T) {
 	}
 	if status, _ := s.activate(api.ActivateRequest{Key: "A0000-NEVER-SOLD-BY-QLM", ComputerID: "pc-x"}); status != http.StatusNotFound {
 		t.Errorf("an unknown legacy key: %d", status)
+	}
+
+	// The admin look-up finds the line by its legacy key, with the computer.
+	req, _ := http.NewRequest(http.MethodGet, s.api.URL+"/v1/admin/lookup?key="+url.QueryEscape(keys[0]), nil)
+	req.Header.Set("Authorization", "Bearer "+testenv.AdminToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var found struct{ Lines []api.LookupLine }
+	err = json.NewDecoder(resp.Body).Decode(&found)
+	resp.Body.Close()
+	if err != nil || len(found.Lines) != 1 || found.Lines[0].Line != line1 || found.Lines[0].Keys[0].LegacyKey != keys[0] ||
+		len(found.Lines[0].Keys[0].Computers) != 1 || found.Lines[0].Keys[0].Computers[0] != "pc-old-1" {
+		t.Errorf("admin look-up by the legacy key: %+v %v", found, err)
 	}
 
 	// The new application exchanges its legacy key: the keysmith key of the
