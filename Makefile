@@ -14,7 +14,7 @@ TEMPORAL_UI_VERSION := v2.42.1
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench fuzz postgres tools history clean chromium screenshots verifier-deps cluster cluster-tools cluster-clean chaos
+.PHONY: run build test unit lint bench import-bench fuzz postgres tools history clean chromium screenshots verifier-deps cluster cluster-tools cluster-clean chaos
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -72,6 +72,11 @@ BENCH_N ?= 300
 bench: build bin/temporal cluster-tools postgres
 	$(GO) run ./cmd/keysmith-load -shape dev,cluster -n $(BENCH_N) -c 1,8,32,64 -rate 10 \
 		-json docs/performance/results.json -png docs/performance/latency.png | tee docs/performance/results.md
+
+## import-bench: keysmith import qlm of IMPORT_ROWS generated licenses (100,000), rows/s and peak memory
+IMPORT_ROWS ?= 100000
+import-bench: bin/temporal postgres
+	KEYSMITH_IMPORT_ROWS=$(IMPORT_ROWS) $(GO) test -count=1 -v -run TestImportLarge -timeout 90m ./e2e/
 
 ## chaos: kill workers, APIs, Temporal and Postgres, and fail Resend, under load on the
 ## cluster shape; then check every order (make test runs the short form)
