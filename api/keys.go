@@ -55,15 +55,15 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 		if err != nil {
 			status, reason := issueFailure(ctx, err)
 			d.Log.Error("Issue keys", "order", line.ID(), "status", status, "error", err)
+			why := fmt.Sprintf("answered %d: %s", status, reason)
+			if r.Context().Err() != nil { // before the answer: after it, the caller may go
+				why = "the caller was gone before the keys were ready"
+			}
 			plainError(w, status, reason)
 			if !keyGenerationFailed(err) { // a failed run keys nothing
 				// The workflow may have started, and key the line later: it
 				// must not mail keys the storefront never had.
 				_ = http.NewResponseController(w).Flush() // the storefront does not wait for the report
-				why := fmt.Sprintf("answered %d: %s", status, reason)
-				if r.Context().Err() != nil {
-					why = "the caller was gone before the keys were ready"
-				}
 				report(r.Context(), d, line, false, why)
 			}
 			return
