@@ -472,79 +472,83 @@ func mergeCustomer(file, row order.Customer) order.Customer {
 	return file
 }
 
-// ReadActivations reads the activations file: the computers holding each
-// key's seats (released ones left out), by normalized key. Bad rows are
-// returned with their line numbers.
-func ReadActivations(in io.Reader, o Options) (map[string][]Computer, []RowError, error) {
+// eachRow reads a side file (activations, customers): its header must have
+// each of required (one of the spellings of each), and each row goes to fn
+// with its line number; a row fn finds bad is returned with its reason.
+func eachRow(in io.Reader, what string, required [][]string, fn func(h header, row []string, line int) string) ([]RowError, error) {
 	r := newReader(in)
 	h, _, err := readHeader(r)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if !h.has("ActivationKey", "avkey") || !h.has("ComputerID") {
-		return nil, nil, errors.New("activations header: an ActivationKey and a ComputerID column are required")
+	for _, names := range required {
+		if !h.has(names...) {
+			return nil, fmt.Errorf("%s header: a %s column is required", what, names[0])
+		}
 	}
-	out := map[string][]Computer{}
 	var bad []RowError
 	for {
 		row, err := r.Read()
 		if errors.Is(err, io.EOF) {
-			return out, bad, nil
+			return bad, nil
 		}
 		line, _ := r.FieldPos(0)
 		if err != nil {
-			return nil, nil, fmt.Errorf("activations line %d: %w", line, err)
+			return nil, fmt.Errorf("%s line %d: %w", what, line, err)
 		}
+		if reason := fn(h, row, line); reason != "" {
+			bad = append(bad, RowError{Row: line, Reason: what + ": " + reason})
+		}
+	}
+}
+
+// ReadActivations reads the activations file: the computers holding each
+// key's seats (released ones left out), by normalized key. Bad rows are
+// returned with their line numbers.
+func ReadActivations(in io.Reader, o Options) (map[string][]Computer, []RowError, error) {
+	out := map[string][]Computer{}
+	bad, err := eachRow(in, "activations", [][]string{{"ActivationKey", "avkey"}, {"ComputerID"}}, func(h header, row []string, _ int) string {
 		key, id := normalizeKey(h.get(row, "ActivationKey", "avkey")), h.get(row, "ComputerID")
-		if key == "" || id == "" {
-			bad = append(bad, RowError{Row: line, Reason: "activations: ActivationKey and ComputerID are required"})
-			continue
-		}
-		if h.get(row, "ReleaseDate") != "" {
-			continue
+		switch {
+		case key == "" || id == "":
+			return "ActivationKey and ComputerID are required"
+		case h.get(row, "ReleaseDate") != "":
+			return "" // released: not a seat any more
 		}
 		c := Computer{ID: id, Name: h.get(row, "ComputerName")}
 		if v := h.get(row, "ActivationDate"); v != "" {
+			var err error
 			if c.ActivatedAt, err = o.date(v); err != nil {
-				bad = append(bad, RowError{Row: line, Reason: fmt.Sprintf("activations: ActivationDate %q: %v", v, err)})
-				continue
+				return fmt.Sprintf("ActivationDate %q: %v", v, err)
 			}
 		}
 		if !hasComputer(out[key], id) {
 			out[key] = append(out[key], c)
 		}
+		return ""
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return out, bad, nil
 }
 
 // ReadCustomers reads the customers file, by lower-case email.
 func ReadCustomers(in io.Reader) (map[string]order.Customer, []RowError, error) {
-	r := newReader(in)
-	h, _, err := readHeader(r)
-	if err != nil {
-		return nil, nil, err
-	}
-	if !h.has("Email", "UserEmail") {
-		return nil, nil, errors.New("customers header: an Email column is required")
-	}
 	out := map[string]order.Customer{}
-	var bad []RowError
-	for {
-		row, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return out, bad, nil
-		}
-		line, _ := r.FieldPos(0)
-		if err != nil {
-			return nil, nil, fmt.Errorf("customers line %d: %w", line, err)
-		}
+	bad, err := eachRow(in, "customers", [][]string{{"Email", "UserEmail"}}, func(h header, row []string, _ int) string {
 		get := func(n ...string) string { return h.get(row, n...) }
 		c := order.Customer{Email: get("Email", "UserEmail"), Name: get("FullName", "UserFullName"), Company: get("Company", "UserCompany"),
 			Phone: get("Phone", "UserPhone"), Street: get("Address1", "Address", "Street"), City: get("City"), State: get("State"),
 			Zip: get("PostalCode", "Zip"), Country: get("Country")}
 		if c.Email == "" {
-			bad = append(bad, RowError{Row: line, Reason: "customers: Email is required"})
-			continue
+			return "Email is required"
 		}
 		out[strings.ToLower(c.Email)] = c
+		return ""
+	})
+	if err != nil {
+		return nil, nil, err
 	}
+	return out, bad, nil
 }
