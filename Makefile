@@ -31,7 +31,7 @@ test: build bin/temporal cluster-tools postgres chromium verifier-deps lint
 
 ## unit: the tests that need neither Postgres nor Temporal
 unit:
-	$(GO) test -race -count=1 ./license/ ./shareit/ ./mail/... ./config/ ./workflows/
+	$(GO) test -race -count=1 ./license/ ./qlm/ ./storefront/... ./orderline/ ./order/ ./mail/... ./config/ ./workflows/
 
 lint: bin/staticcheck bin/workflowcheck
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }

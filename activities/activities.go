@@ -143,8 +143,7 @@ func (a *Activities) saveRenewal(ctx context.Context, line order.Line, keys []or
 	for i, k := range keys {
 		rows[i] = store.RenewalKey{Position: i + 1, Key: k.Key, Serial: k.Serial, Seats: k.Seats}
 	}
-	original := store.Line{Provider: o.Provider, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo}
-	if err := a.Store.SaveRenewal(ctx, customer(line.Customer), original, row, rows); err != nil {
+	if err := a.Store.SaveRenewal(ctx, customer(line.Customer), o.LineID, row, rows); err != nil {
 		return err
 	}
 	if delivery.Status == "unconfirmed" {
@@ -164,7 +163,15 @@ func orderRow(ctx context.Context, line order.Line, delivery Delivery) *store.Or
 		Quantity:     line.Quantity,
 		Features:     line.Features.String(),
 		LicenseModel: line.Model,
+		Subscription: optionalText(line.Subscription),
 	}
+}
+
+func optionalText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // lineRecord is what an order line and a renewal both store of the line.
@@ -227,11 +234,11 @@ type DeliveryChange struct {
 
 // SetDelivery records how a held line was settled.
 func (a *Activities) SetDelivery(ctx context.Context, c DeliveryChange) error {
-	provider, purchaseID, runningNo, err := order.ParseName(c.Line)
+	id, err := order.ParseName(c.Line)
 	if err != nil {
 		return temporal.NewNonRetryableApplicationError(err.Error(), "BadRequest", nil)
 	}
-	if err := a.Store.SetDelivery(ctx, store.Line{Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo}, c.Status, c.Reason); err != nil {
+	if err := a.Store.SetDelivery(ctx, id, c.Status, c.Reason); err != nil {
 		return err
 	}
 	a.Metrics.Delivery(c.Status)
@@ -286,7 +293,7 @@ func (a *Activities) SendEmail(ctx context.Context, req EmailRequest) (string, e
 		return "", a.mailFailure(ctx, l, err)
 	}
 	a.Metrics.Email("sent")
-	if err := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "sent", id); err != nil {
+	if err := a.Store.SetEmailStatus(ctx, l.LineID, "sent", id); err != nil {
 		// The mail is out; the idempotency key makes the retry send nothing.
 		return "", err
 	}
@@ -309,7 +316,7 @@ func (a *Activities) mailFailure(ctx context.Context, l order.Line, err error) e
 		a.Metrics.Email("failed")
 	}
 	if last {
-		if serr := a.Store.SetEmailStatus(ctx, l.Provider, l.PurchaseID, l.RunningNo, "failed", ""); serr != nil {
+		if serr := a.Store.SetEmailStatus(ctx, l.LineID, "failed", ""); serr != nil {
 			activity.GetLogger(ctx).Warn("Record email failure", "error", serr)
 		}
 	}

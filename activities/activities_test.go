@@ -275,14 +275,14 @@ func TestSaveHeldLineAndSettle(t *testing.T) {
 		keys := generate(t, env, acts, line)
 		_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{Status: "unconfirmed", Reason: "answered 503"})
 		require.NoError(t, err)
-		o, err := st.FindOrderLine(ctx, "shareit", line.PurchaseID, "1")
+		o, err := st.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: line.PurchaseID, RunningNo: "1"})
 		require.NoError(t, err)
 		assert.True(t, o.Held())
 		assert.Equal(t, "answered 503", o.DeliveryReason)
 		n, err := st.CountHeld(ctx)
 		require.NoError(t, err)
 		assert.Equal(t, 1, n)
-		ks, delivery, err := st.LineKeys(ctx, "shareit", line.PurchaseID, "1")
+		ks, delivery, err := st.LineKeys(ctx, store.Line{Provider: "shareit", PurchaseID: line.PurchaseID, RunningNo: "1"})
 		require.NoError(t, err)
 		assert.Equal(t, order.Keys(keys), ks)
 		assert.Equal(t, "unconfirmed", delivery)
@@ -292,7 +292,7 @@ func TestSaveHeldLineAndSettle(t *testing.T) {
 
 		_, err = env.ExecuteActivity(acts.SetDelivery, activities.DeliveryChange{Line: line.ID(), Status: status, Reason: "by Sam: checked"})
 		require.NoError(t, err)
-		o, err = st.FindOrderLine(ctx, "shareit", line.PurchaseID, "1")
+		o, err = st.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: line.PurchaseID, RunningNo: "1"})
 		require.NoError(t, err)
 		assert.Equal(t, status, o.Delivery)
 		assert.Equal(t, "by Sam: checked", o.DeliveryReason)
@@ -322,7 +322,7 @@ func TestSaveOrder(t *testing.T) {
 	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
 
-	o, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
+	o, err := st.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: "548712391", RunningNo: "1"})
 	require.NoError(t, err)
 	assert.Empty(t, o.Delivery, "a line not held")
 	assert.Equal(t, uint32(300123), o.ProductID)
@@ -363,7 +363,7 @@ func TestSaveOrder(t *testing.T) {
 	// A retried activity saves again: nothing changes, nothing is added.
 	_, err = env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
-	again, err := st.FindOrderLine(ctx, "shareit", "548712391", "1")
+	again, err := st.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: "548712391", RunningNo: "1"})
 	require.NoError(t, err)
 	assert.Equal(t, o.ID, again.ID)
 	require.Len(t, again.Keys, 2)
@@ -389,7 +389,7 @@ func TestSaveOrderWithoutCustomerOrMaps(t *testing.T) {
 	_, err := env.ExecuteActivity(acts.SaveOrder, line, keys, activities.Delivery{})
 	require.NoError(t, err)
 
-	o, err := st.FindOrderLine(context.Background(), "shareit", "777", "1")
+	o, err := st.FindOrderLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: "777", RunningNo: "1"})
 	require.NoError(t, err)
 	assert.Nil(t, o.CustomerID)
 	assert.Nil(t, o.ExpiresAt)
@@ -450,7 +450,7 @@ func (f *mailFixture) send(req activities.EmailRequest) (string, error) {
 
 func (f *mailFixture) order(line order.Line) *store.OrderRow {
 	f.t.Helper()
-	o, err := f.store.FindOrderLine(context.Background(), line.Provider, line.PurchaseID, line.RunningNo)
+	o, err := f.store.FindOrderLine(context.Background(), store.Line{Provider: line.Provider, PurchaseID: line.PurchaseID, RunningNo: line.RunningNo})
 	require.NoError(f.t, err)
 	return o
 }

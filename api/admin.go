@@ -58,7 +58,7 @@ func adminRevoke(d Deps) http.Handler {
 		if !readJSON(w, r, &req) {
 			return
 		}
-		if _, _, _, err := order.ParseName(req.Line); err != nil {
+		if _, err := order.ParseName(req.Line); err != nil {
 			writeJSON(w, http.StatusBadRequest, errorBody{err.Error()})
 			return
 		}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/orderline"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/telemetry"
 )
@@ -77,13 +78,14 @@ func (d Deps) releasePeriod() time.Duration { return cmp.Or(d.ReleasePeriod, 30*
 // QLM's HTTP methods that keysmith serves, as the last path element after
 // qlmservice.asmx (any case). The vendor's Key Generator URL names one.
 const (
-	methodGetActivationKey = "getactivationkey"
-	methodWithExpiryDate   = "getactivationkeywithexpirydate"
-	methodWebHook          = "qlmwebhookhandler"
-	methodRenewMaintenance = "renewmaintenanceplan"
+	methodGetActivationKey  = "getactivationkey"
+	methodWithExpiryDate    = "getactivationkeywithexpirydate"
+	methodWebHook           = "qlmwebhookhandler"
+	methodRenewMaintenance  = orderline.MethodRenewMaintenance
+	methodRenewSubscription = orderline.MethodRenewSubscription
 )
 
-var qlmMethods = []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance}
+var qlmMethods = []string{methodGetActivationKey, methodWithExpiryDate, methodWebHook, methodRenewMaintenance, methodRenewSubscription}
 
 // NewHandler returns all routes. Paths are matched without regard to case,
 // as IIS, where QLM runs, does, and QLM's methods under any path prefix: a

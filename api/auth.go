@@ -21,7 +21,7 @@ import (
 	"github.com/hashicorp/golang-lru/v2/simplelru"
 
 	"github.com/keysmith/keysmith/config"
-	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/qlm"
 )
 
 // Limits on callers who are not the storefront. bcrypt costs tens of
@@ -118,7 +118,7 @@ type refusal struct {
 }
 
 // authenticate returns nil when the caller may ask p for keys.
-func (a *authenticator) authenticate(ctx context.Context, r *http.Request, p *config.Provider, call *shareit.Call) *refusal {
+func (a *authenticator) authenticate(ctx context.Context, r *http.Request, p *config.Provider, call *qlm.Call) *refusal {
 	addr := a.clientAddr(r)
 	if !p.AllowsIP(addr) {
 		return &refusal{status: http.StatusForbidden, reason: "caller's address is not allowed"}

@@ -38,10 +38,11 @@ const maxUpstreamAnswer = 64 << 10
 
 // canonicalMethods are QLM's method names as its documentation writes them.
 var canonicalMethods = map[string]string{
-	methodGetActivationKey: "GetActivationKey",
-	methodWithExpiryDate:   "GetActivationKeyWithExpiryDate",
-	methodWebHook:          "QlmWebHookHandler",
-	methodRenewMaintenance: "RenewMaintenancePlan",
+	methodGetActivationKey:  "GetActivationKey",
+	methodWithExpiryDate:    "GetActivationKeyWithExpiryDate",
+	methodWebHook:           "QlmWebHookHandler",
+	methodRenewMaintenance:  "RenewMaintenancePlan",
+	methodRenewSubscription: "RenewSubscriptionHttp",
 }
 
 // keepBody reads the call's body for forwarding and puts it back for the

@@ -30,8 +30,15 @@ const storedLookupTimeout = 500 * time.Millisecond
 func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		raw := keepBody(d, r)
-		line, p, refused := decodeLine(d, auth, r, method)
-		if p != nil && p.Upstream != nil && raw != nil && (refused == nil || refused.status == http.StatusBadRequest) {
+		ls, p, refused := readLines(d, auth, r, method)
+		if refused == nil && !ls.notify && len(ls.lines) != 1 {
+			refused = &refusal{status: http.StatusBadRequest, reason: "the call names no order line"}
+		}
+		var line order.Line
+		if refused == nil && !ls.notify {
+			line = ls.lines[0].Line
+		}
+		if p != nil && p.Upstream != nil && raw != nil && !ls.notify && (refused == nil || refused.status == http.StatusBadRequest) {
 			forward(w, r, d, p, method, raw, line, refused == nil)
 			return
 		}
@@ -43,6 +50,10 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 				w.Header().Set("WWW-Authenticate", `Basic realm="keysmith"`)
 			}
 			plainError(w, refused.status, refused.reason)
+			return
+		}
+		if ls.notify {
+			notify(w, r, d, ls)
 			return
 		}
 		if len(line.Warnings) > 0 {
@@ -152,27 +163,8 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, deliver
 		d.Log.Warn("Look up stored order", "order", line.ID(), "error", err)
 	}
 
-	workflowType, id, orderLine := workflows.LineWorkflow(line)
-	summary := fmt.Sprintf("%s order %s line %s: %s %d.%d", line.Provider, line.PurchaseID, line.RunningNo,
-		line.Product.Name, line.Product.Major, line.Product.Minor)
-	if o := line.Renews; o != nil {
-		summary = fmt.Sprintf("%s renewal of order %s line %s by order %s line %s", o.Kind, o.PurchaseID, o.RunningNo, line.PurchaseID, line.RunningNo)
-	}
-	if n := len(line.Warnings); n > 0 {
-		summary += fmt.Sprintf(" (%d warnings)", n)
-	}
 	asked := time.Now().UTC()
-	options := client.StartWorkflowOptions{
-		ID:                       id,
-		TaskQueue:                d.TaskQueue,
-		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-		// A line whose run failed (a bug, a bad signing key) is keyed anew
-		// once the cause is fixed; a completed one answers with its keys.
-		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
-		TypedSearchAttributes: workflows.LineSearchAttributes(line, orderLine, cmp.Or(line.OrderDate, asked)),
-		StaticSummary:         summary,
-		StaticDetails:         strings.Join(line.Warnings, "\n"),
-	}
+	workflowType, id, options := startOptions(d, line, asked)
 	keys, err = updateWithStart(ctx, d, options, workflowType, line, id)
 	if err == nil {
 		return keys, deliveryWorkflow, nil
@@ -204,6 +196,31 @@ func issue(ctx context.Context, d Deps, line order.Line) (keys []string, deliver
 	return nil, "", err
 }
 
+// startOptions are how a line's workflow starts: its type and ID (see
+// workflows.LineWorkflow), its search attributes, and a summary for the UI.
+func startOptions(d Deps, line order.Line, asked time.Time) (workflowType, id string, options client.StartWorkflowOptions) {
+	workflowType, id, orderLine := workflows.LineWorkflow(line)
+	summary := fmt.Sprintf("%s order %s line %s: %s %d.%d", line.Provider, line.PurchaseID, line.RunningNo,
+		line.Product.Name, line.Product.Major, line.Product.Minor)
+	if o := line.Renews; o != nil {
+		summary = fmt.Sprintf("%s renewal of order %s line %s by order %s line %s", o.Kind, o.PurchaseID, o.RunningNo, line.PurchaseID, line.RunningNo)
+	}
+	if n := len(line.Warnings); n > 0 {
+		summary += fmt.Sprintf(" (%d warnings)", n)
+	}
+	return workflowType, id, client.StartWorkflowOptions{
+		ID:                       id,
+		TaskQueue:                d.TaskQueue,
+		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		// A line whose run failed (a bug, a bad signing key) is keyed anew
+		// once the cause is fixed; a completed one answers with its keys.
+		WorkflowIDReusePolicy: enums.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY,
+		TypedSearchAttributes: workflows.LineSearchAttributes(line, orderLine, cmp.Or(line.OrderDate, asked)),
+		StaticSummary:         summary,
+		StaticDetails:         strings.Join(line.Warnings, "\n"),
+	}
+}
+
 // updateWithStart starts or joins the line's workflow and waits for its
 // issue-key update.
 func updateWithStart(ctx context.Context, d Deps, options client.StartWorkflowOptions, workflowType string, line order.Line, updateID string) ([]string, error) {
@@ -229,7 +246,7 @@ func updateWithStart(ctx context.Context, d Deps, options client.StartWorkflowOp
 func storedKeys(ctx context.Context, d Deps, line order.Line) ([]string, string, error) {
 	ctx, cancel := context.WithTimeout(ctx, storedLookupTimeout)
 	defer cancel()
-	return d.Store.LineKeys(ctx, line.Provider, line.PurchaseID, line.RunningNo)
+	return d.Store.LineKeys(ctx, line.LineID)
 }
 
 // issueFailure turns a failure to get keys into a status and a plain reason

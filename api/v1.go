@@ -21,7 +21,7 @@ import (
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -434,7 +434,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // line.
 func storedClaims(st store.KeyState) (license.Claims, error) {
 	o := st.Line
-	features, err := shareit.ParseFeatures(o.Features)
+	features, err := qlm.ParseFeatures(o.Features)
 	if err != nil {
 		return license.Claims{}, fmt.Errorf("stored features of %s: %w", o.WorkflowID, err)
 	}

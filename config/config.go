@@ -7,6 +7,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/netip"
 	"net/url"
 	"os"
@@ -43,9 +44,12 @@ type Config struct {
 	trusted []netip.Prefix
 }
 
-// Provider is a storefront (ShareIt) allowed to ask for keys.
+// Provider is a storefront allowed to ask for keys.
 type Provider struct {
 	Name string `yaml:"name"`
+	// Kind is the storefront's kind, which says how its calls are read,
+	// signed and answered: "shareit" (the default) or "fastspring".
+	Kind string `yaml:"kind"`
 	// User and PasswordHash check QLM's is_user/is_pwd. PasswordHash is a
 	// bcrypt hash (keysmith hash-password); an empty User means the
 	// provider sends no is_user/is_pwd.
@@ -82,10 +86,35 @@ type Provider struct {
 	// Upstream, when set, is forward mode: the vendor's old QLM License
 	// Server keys this provider's calls, keysmith records them.
 	Upstream *Upstream `yaml:"upstream"`
+	// PrivateKeyEnv and WebhookSecretEnv name the environment variables
+	// that hold what a FastSpring store signs its calls with (never the
+	// secrets themselves, which stay out of this file): the Private Key of
+	// the license fulfillment's Security tab (its security_request_hash),
+	// and the webhook's HMAC SHA256 Secret (its X-FS-Signature).
+	PrivateKeyEnv    string `yaml:"private_key_env"`
+	WebhookSecretEnv string `yaml:"webhook_secret_env"`
 
-	allow      []netip.Prefix
-	dateLayout string
+	allow                     []netip.Prefix
+	dateLayout                string
+	privateKey, webhookSecret string
 }
+
+// Storefront kinds (Provider.Kind).
+const (
+	KindShareIt    = "shareit"
+	KindFastSpring = "fastspring"
+)
+
+// Kinds are the storefront kinds keysmith serves.
+var Kinds = []string{KindShareIt, KindFastSpring}
+
+// PrivateKey is the FastSpring license fulfillment's private key, "" when
+// not configured.
+func (p *Provider) PrivateKey() string { return p.privateKey }
+
+// WebhookSecret is the FastSpring webhook's HMAC secret, "" when not
+// configured.
+func (p *Provider) WebhookSecret() string { return p.webhookSecret }
 
 // ValidProviderName reports whether name may name a provider: lower-case
 // letters, digits, '_', '.' and '-' (it is part of every workflow ID and key
@@ -287,6 +316,27 @@ func (c *Config) validate() error {
 const placeholderPassword = "change-me-now"
 
 func (p *Provider) validate() error {
+	p.Kind = strings.ToLower(strings.TrimSpace(p.Kind))
+	if p.Kind == "" {
+		p.Kind = KindShareIt
+	}
+	if !slices.Contains(Kinds, p.Kind) {
+		return fmt.Errorf("kind: %q is not one of %s", p.Kind, strings.Join(Kinds, ", "))
+	}
+	for _, s := range []struct {
+		field, env string
+		into       *string
+	}{{"private_key_env", p.PrivateKeyEnv, &p.privateKey}, {"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret}} {
+		if s.env == "" {
+			continue
+		}
+		if p.Kind != KindFastSpring {
+			return fmt.Errorf("%s: only a fastspring provider signs its calls", s.field)
+		}
+		if *s.into = os.Getenv(s.env); *s.into == "" {
+			return fmt.Errorf("%s: the environment variable %s is not set", s.field, s.env)
+		}
+	}
 	if (p.User == "") != (p.PasswordHash == "") {
 		return errors.New("user and password_hash go together")
 	}
@@ -311,8 +361,8 @@ func (p *Provider) validate() error {
 		}
 		p.allow = append(p.allow, pfx)
 	}
-	if p.User == "" && p.BasicAuth == nil && len(p.allow) == 0 && !p.Unauthenticated {
-		return errors.New("no user/password_hash, basic_auth or allow_ips: anyone could get keys (set unauthenticated: true if that is meant)")
+	if p.User == "" && p.BasicAuth == nil && len(p.allow) == 0 && p.privateKey == "" && p.webhookSecret == "" && !p.Unauthenticated {
+		return errors.New("no user/password_hash, basic_auth, allow_ips or signing secret: anyone could get keys (set unauthenticated: true if that is meant)")
 	}
 	switch strings.ToLower(strings.TrimSpace(p.Encoding)) {
 	case "", "iso-8859-1", "latin1", "windows-1252":
@@ -341,6 +391,15 @@ func (p *Provider) validate() error {
 		p.CancelUnconfirmedAfterDays = DefaultCancelUnconfirmedAfterDays
 	case p.CancelUnconfirmedAfterDays < 1 || p.CancelUnconfirmedAfterDays > 3650:
 		return fmt.Errorf("cancel_unconfirmed_after_days: %d is not 1 to 3650", p.CancelUnconfirmedAfterDays)
+	}
+	for product, mapping := range p.Products {
+		args, err := url.ParseQuery(strings.ReplaceAll(mapping, ";", "%3B"))
+		named := slices.ContainsFunc(slices.Collect(maps.Keys(args)), func(k string) bool {
+			return strings.EqualFold(k, "is_productid") && strings.TrimSpace(args.Get(k)) != ""
+		})
+		if err != nil || !named {
+			return fmt.Errorf("products: %q: %q is not QLM arguments naming is_productid (is_productid=1&is_majorversion=1&...)", product, mapping)
+		}
 	}
 	if p.DateFormat != "" {
 		layout, err := DotNetLayout(p.DateFormat)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keysmith/keysmith/api"
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/store"
 )
 
 // Seats are enforced on the server, race-free: 100 computers activating a
@@ -115,7 +116,7 @@ func (s *stack) savedKey(seats int) string {
 		s.t.Fatalf("status %d: %s", status, key)
 	}
 	eventually(s.t, 20*time.Second, "the order saved", func() bool {
-		_, err := s.app.Store.FindOrderLine(context.Background(), "shareit", s.purchase(1), "1")
+		_, err := s.app.Store.FindOrderLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 		return err == nil
 	})
 	return key

@@ -21,6 +21,7 @@ import (
 	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/internal/devserver"
 	"github.com/keysmith/keysmith/internal/testenv"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -111,7 +112,7 @@ func TestSupportInTheTemporalUI(t *testing.T) {
 	b.waitText("Completed")
 	b.waitText("RecordSupportAction") // the support action is a step of the order's history
 	b.shot("04-completed.png")
-	actions, err := s.app.Store.SupportActions(ctx, "shareit", s.purchase(1), "1")
+	actions, err := s.app.Store.SupportActions(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || len(actions) != 1 || actions[0].Actor != "Sam Support" || actions[0].Reason != "typo in the address" {
 		t.Errorf("support actions %+v, %v", actions, err)
 	}

@@ -14,10 +14,11 @@ import (
 
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
-// corpusCase is one entry of shareit/testdata/corpus.yaml: calls in the
+// corpusCase is one entry of storefront/shareit/testdata/corpus.yaml: calls in the
 // shapes QLM's and ShareIt's documentation give, and what each must get.
 type corpusCase struct {
 	Name   string       `yaml:"name"`
@@ -51,7 +52,7 @@ type corpusWant struct {
 
 func loadCorpus(t *testing.T) []corpusCase {
 	t.Helper()
-	b, err := os.ReadFile("../shareit/testdata/corpus.yaml")
+	b, err := os.ReadFile("../storefront/shareit/testdata/corpus.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestCompatibilityCorpus(t *testing.T) {
 				var original *order.Original
 				if n := c.Want.Renews; n != nil {
 					provider, purchase, running := lineOf(t, targets[*n], bodies[*n])
-					original = &order.Original{Provider: provider, PurchaseID: purchase, RunningNo: running}
+					original = &order.Original{LineID: order.LineID{Provider: provider, PurchaseID: purchase, RunningNo: running}}
 					checkSerials(t, i, s.ring, answer, answers[*n])
 				}
 				c.Want.EmailTo = fill(c.Want.EmailTo)
@@ -145,7 +146,7 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 	}
 
 	provider, purchase, running := lineOf(t, target, body)
-	_, id, _ := workflows.LineWorkflow(order.Line{Provider: provider, PurchaseID: purchase, RunningNo: running, Renews: original})
+	_, id, _ := workflows.LineWorkflow(order.Line{LineID: order.LineID{Provider: provider, PurchaseID: purchase, RunningNo: running}, Renews: original})
 	res := s.waitWorkflow(id)
 	if strings.Join(res.Keys, "\n") != answer {
 		t.Errorf("call %d: workflow keys %q, answer %q", i, res.Keys, answer)
@@ -216,13 +217,13 @@ func (s *stack) storedLine(t *testing.T, i int, provider, purchase, running stri
 	t.Helper()
 	ctx := context.Background()
 	if renewal {
-		r, err := s.app.Store.FindRenewalLine(ctx, provider, purchase, running)
+		r, err := s.app.Store.FindRenewalLine(ctx, store.Line{Provider: provider, PurchaseID: purchase, RunningNo: running})
 		if err != nil {
 			t.Fatalf("call %d: stored renewal: %v", i, err)
 		}
 		return stored{EmailStatus: r.EmailStatus, Warnings: r.Warnings, Fields: r.Fields, CustomerID: r.CustomerID}
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, provider, purchase, running)
+	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: provider, PurchaseID: purchase, RunningNo: running})
 	if err != nil {
 		t.Fatalf("call %d: stored line: %v", i, err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/keysmith/keysmith/api"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -52,7 +53,7 @@ func TestNoKeyWithoutSale(t *testing.T) {
 		var delivery string
 		eventually(t, 30*time.Second, "the line saved on hold", func() bool {
 			var keys []string
-			keys, delivery, _ = s.app.Store.LineKeys(ctx, "shareit", s.purchase(n), "1")
+			keys, delivery, _ = s.app.Store.LineKeys(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(n), RunningNo: "1"})
 			if len(keys) > 0 {
 				key = keys[0]
 			}
@@ -87,7 +88,7 @@ func TestNoKeyWithoutSale(t *testing.T) {
 		if details := s.currentDetails(id); !strings.Contains(details, reason) {
 			t.Errorf("details %q lack %q", details, reason)
 		}
-		row, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(n), "1")
+		row, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(n), RunningNo: "1"})
 		if err != nil || !row.Held() || !strings.Contains(row.DeliveryReason, reason) {
 			t.Errorf("stored line: %v %+v", err, row)
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/keysmith/keysmith/api"
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -86,7 +87,7 @@ func TestForwardMode(t *testing.T) {
 		t.Fatalf("the line's record: %v", err)
 	}
 	s.recordHistory(id, "forward_license.json")
-	row, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
+	row, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || len(row.Keys) != 1 || row.Keys[0].LegacyText == nil || *row.Keys[0].LegacyText != want || row.EmailStatus != "skipped" {
 		t.Fatalf("recorded line: %+v %v", row, err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -165,11 +166,11 @@ func TestImportFromQLM(t *testing.T) {
 			t.Errorf("find lacks %q:\n%s", want, out.String())
 		}
 	}
-	second, err := s.app.Store.FindOrderLine(ctx, "qlm-import", s.prefix+"-1001", "2")
+	second, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "qlm-import", PurchaseID: s.prefix + "-1001", RunningNo: "2"})
 	if err != nil || second.LicenseModel != "trial_floating" || second.Major != 2 {
 		t.Errorf("order 1001 line 2: %+v %v", second, err)
 	}
-	revoked, err := s.app.Store.FindOrderLine(ctx, "qlm-import", "QLM-"+strings.ReplaceAll(keys[2], "-", ""), "1")
+	revoked, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "qlm-import", PurchaseID: "QLM-" + strings.ReplaceAll(keys[2], "-", ""), RunningNo: "1"})
 	if err != nil || len(revoked.Keys) != 1 || revoked.Keys[0].RevokedAt == nil {
 		t.Errorf("the revoked license: %+v %v", revoked, err)
 	}
@@ -264,7 +265,7 @@ func TestImportFromQLM(t *testing.T) {
 	}
 	s.recordHistory(exchangeID, "exchange_legacy_key.json")
 	eventually(t, 10*time.Second, "the exchange on the record", func() bool {
-		actions, err := s.app.Store.SupportActions(ctx, "qlm-import", s.prefix+"-1001", "1")
+		actions, err := s.app.Store.SupportActions(ctx, store.Line{Provider: "qlm-import", PurchaseID: s.prefix + "-1001", RunningNo: "1"})
 		return err == nil && len(actions) == 1 && actions[0].Action == "exchange-legacy-key"
 	})
 
@@ -275,7 +276,7 @@ func TestImportFromQLM(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("rebill: %d %s", status, renewed)
 	}
-	imported2, err := s.app.Store.FindOrderLine(ctx, "qlm-import", s.prefix+"-1002", "1")
+	imported2, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "qlm-import", PurchaseID: s.prefix + "-1002", RunningNo: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,8 +285,8 @@ func TestImportFromQLM(t *testing.T) {
 		t.Errorf("renewed key %+v %v; want the imported serial %s, expiring 2027-02-14", rc, err, imported2.Keys[0].Serial)
 	}
 	line2 := order.Name("qlm-import", s.prefix+"-1002", "1")
-	renewal := order.Line{Provider: "shareit", PurchaseID: s.purchase(50), RunningNo: "1",
-		Renews: &order.Original{Provider: "qlm-import", PurchaseID: s.prefix + "-1002", RunningNo: "1"}}
+	renewal := order.Line{LineID: order.LineID{Provider: "shareit", PurchaseID: s.purchase(50), RunningNo: "1"},
+		Renews: &order.Original{LineID: order.LineID{Provider: "qlm-import", PurchaseID: s.prefix + "-1002", RunningNo: "1"}}}
 	_, rid, _ := workflows.LineWorkflow(renewal)
 	if r := s.waitWorkflow(rid); r.EmailStatus != workflows.EmailSent {
 		t.Errorf("renewal: %+v", r)
@@ -307,11 +308,11 @@ func TestImportFromQLM(t *testing.T) {
 // storedKey is the stored keysmith key of a line (its first key).
 func storedKey(t *testing.T, s *stack, line string) string {
 	t.Helper()
-	provider, purchase, running, err := order.ParseName(line)
+	id, err := order.ParseName(line)
 	if err != nil {
 		t.Fatal(err)
 	}
-	row, err := s.app.Store.FindOrderLine(context.Background(), provider, purchase, running)
+	row, err := s.app.Store.FindOrderLine(context.Background(), id)
 	if err != nil || len(row.Keys) == 0 {
 		t.Fatalf("line %s: %v", line, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"go.temporal.io/api/sdk/v1"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -54,7 +55,7 @@ func TestPermanentMailFailureParkedUntilRetry(t *testing.T) {
 	if !strings.HasPrefix(details, "email failed: resend: 422 validation_error") {
 		t.Errorf("current details = %q", details)
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
+	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || o.EmailStatus != "failed" {
 		t.Errorf("stored email status = %v %v", o, err)
 	}
@@ -79,7 +80,7 @@ func TestPermanentMailFailureParkedUntilRetry(t *testing.T) {
 		t.Errorf("delivered = %+v", m)
 	}
 	// On the record, with who asked.
-	actions, err := s.app.Store.SupportActions(ctx, "shareit", s.purchase(1), "1")
+	actions, err := s.app.Store.SupportActions(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || len(actions) != 1 || actions[0].Actor != "Sam Support" || actions[0].Action != workflows.RetryEmailUpdate ||
 		actions[0].EmailTo != "fixed@example.com" || actions[0].EmailID == nil {
 		t.Errorf("support actions = %+v, %v", actions, err)

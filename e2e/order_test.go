@@ -14,6 +14,7 @@ import (
 
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -61,7 +62,7 @@ func TestNewOrderEndToEnd(t *testing.T) {
 				t.Errorf("workflow result = %+v", res)
 			}
 			ctx := context.Background()
-			o, err := s.app.Store.FindOrderLine(ctx, "shareit", purchase, "1")
+			o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: purchase, RunningNo: "1"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +107,7 @@ func TestNewOrderEndToEnd(t *testing.T) {
 		}
 	}
 	for _, o := range []string{s.purchase(1), s.purchase(2)} {
-		stored, _ := s.app.Store.FindOrderLine(context.Background(), "shareit", o, "1")
+		stored, _ := s.app.Store.FindOrderLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: o, RunningNo: "1"})
 		found := false
 		for _, m := range mails {
 			found = found || strings.Contains(m.Text, stored.Keys[0].Key)
@@ -345,7 +346,7 @@ func TestBadInput(t *testing.T) {
 	if status != http.StatusOK || again != key {
 		t.Errorf("stored order after bad input: %d %q, want %q", status, again, key)
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(0), "1")
+	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(0), RunningNo: "1"})
 	if err != nil || len(o.Keys) != 1 || o.Keys[0].Key != key || o.Features != "0:3;1:1" {
 		t.Errorf("stored order changed: %+v %v", o, err)
 	}
@@ -389,7 +390,7 @@ func TestDatabaseOutage(t *testing.T) {
 	if res.EmailStatus != workflows.EmailSent {
 		t.Errorf("email status %q", res.EmailStatus)
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
+	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || len(o.Keys) != 1 || o.Keys[0].Key != key {
 		t.Errorf("stored after the outage: %+v %v", o, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -37,8 +38,8 @@ func TestRenewalAuditTrail(t *testing.T) {
 	if err != nil || !c.Expires.Equal(time.Date(2027, 1, 25, 0, 0, 0, 0, time.UTC)) {
 		t.Errorf("renewed claims %+v, %v; want expiry 2027-01-25", c, err)
 	}
-	renewal := order.Line{Provider: "shareit", PurchaseID: s.purchase(2), RunningNo: "1",
-		Renews: &order.Original{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"}}
+	renewal := order.Line{LineID: order.LineID{Provider: "shareit", PurchaseID: s.purchase(2), RunningNo: "1"},
+		Renews: &order.Original{LineID: order.LineID{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"}}}
 	kind, id, line := workflows.LineWorkflow(renewal)
 	if kind != workflows.RenewLicense || line != originalLine {
 		t.Errorf("LineWorkflow = %s, %s, %s", kind, id, line)
@@ -55,11 +56,11 @@ func TestRenewalAuditTrail(t *testing.T) {
 		t.Errorf("%s finds %d workflows, want the order and its renewal", query2, n)
 	}
 	ctx := context.Background()
-	row, err := s.app.Store.FindRenewalLine(ctx, "shareit", s.purchase(2), "1")
+	row, err := s.app.Store.FindRenewalLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(2), RunningNo: "1"})
 	if err != nil || row.Kind != order.RenewSubscription || len(row.Keys) != 1 || row.Keys[0].Key != renewed || row.EmailStatus != "sent" {
 		t.Fatalf("stored renewal %+v, %v", row, err)
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
+	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || row.OrderID != o.ID || row.Keys[0].Serial != o.Keys[0].Serial {
 		t.Errorf("renewal not linked to the original line: %+v %+v %v", row, o, err)
 	}

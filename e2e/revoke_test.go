@@ -15,6 +15,7 @@ import (
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -72,7 +73,7 @@ func TestRevocation(t *testing.T) {
 		t.Errorf("activate a revoked key: %v", err)
 	}
 	// On the record, in the order's story.
-	actions, err := s.app.Store.SupportActions(ctx, "shareit", s.purchase(1), "1")
+	actions, err := s.app.Store.SupportActions(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil || len(actions) != 1 || actions[0].Action != "revoke" || actions[0].Actor != "Rita Refunds" || actions[0].Reason != "refund #77" {
 		t.Errorf("support actions %+v %v", actions, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/keysmith/keysmith/license/client"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -66,7 +67,7 @@ func TestShortKeys(t *testing.T) {
 		t.Fatalf("renewal: %d %q, want the same short key", status, renewed)
 	}
 	eventually(t, 20*time.Second, "the renewal saved", func() bool {
-		_, err := s.app.Store.FindRenewalLine(context.Background(), "shareit", s.purchase(2), "1")
+		_, err := s.app.Store.FindRenewalLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: s.purchase(2), RunningNo: "1"})
 		return err == nil
 	})
 	if v, err := c.Validate(ctx, key, "PC-A"); err != nil || v.Expires != "2028-11-25" {

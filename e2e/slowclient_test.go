@@ -94,7 +94,7 @@ func TestSlowClients(t *testing.T) {
 		if _, err := s.app.Temporal.DescribeWorkflow(context.Background(), id, ""); err == nil {
 			t.Errorf("workflow %s was started for a cut-off request", id)
 		}
-		if _, err := s.app.Store.FindOrderLine(context.Background(), "shareit", p, "1"); err != store.ErrNotFound {
+		if _, err := s.app.Store.FindOrderLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: p, RunningNo: "1"}); err != store.ErrNotFound {
 			t.Errorf("order %s: %v, want not found", p, err)
 		}
 	}

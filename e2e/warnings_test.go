@@ -10,6 +10,7 @@ import (
 	"github.com/keysmith/keysmith/codec"
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -39,7 +40,7 @@ func TestWarningsInHistory(t *testing.T) {
 	s.recordHistory(id, "issue_license_warnings.json")
 
 	ctx := context.Background()
-	row, err := s.app.Store.FindOrderLine(ctx, "shareit", s.purchase(1), "1")
+	row, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: s.purchase(1), RunningNo: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,9 +16,7 @@ import (
 // Line is one product line of a storefront order, checked against the
 // configuration and ready to be keyed.
 type Line struct {
-	Provider   string // e.g. "shareit"
-	PurchaseID string // the storefront's order number, printable text
-	RunningNo  string // position of the line in the order
+	LineID
 	// OrderDate is the purchase date; zero means the workflow's start.
 	OrderDate time.Time
 
@@ -42,6 +40,10 @@ type Line struct {
 	MaintenanceInDays int
 	Maintenance       time.Time
 
+	// Subscription is the storefront's id of the subscription the line
+	// starts, "" for none: its rebilling names only that.
+	Subscription string `json:",omitempty"`
+
 	// Renews is set when the line renews keys sold earlier (a
 	// subscription's rebilling or a maintenance plan's renewal): the keys
 	// are the original ones, re-signed with their serials and issue day and
@@ -64,11 +66,25 @@ type Line struct {
 	Warnings []string
 }
 
+// LineID names an order line at its storefront. Embedded in Line and
+// Original, its fields read as theirs (in workflow histories too).
+type LineID struct {
+	Provider   string // e.g. "shareit"
+	PurchaseID string // the storefront's order number, printable text
+	RunningNo  string // position of the line in the order
+}
+
+// Name is the line's name (see Name).
+func (l LineID) Name() string { return Name(l.Provider, l.PurchaseID, l.RunningNo) }
+
+// String is the line's name.
+func (l LineID) String() string { return l.Name() }
+
 // Original is the order line a renewal extends.
 type Original struct {
-	Provider, PurchaseID, RunningNo string
-	OrderDate                       time.Time // the keys' issue day
-	Serials                         []string  // the keys' serials, hex, in order
+	LineID
+	OrderDate time.Time // the keys' issue day
+	Serials   []string  // the keys' serials, hex, in order
 	// Kind is what is renewed: RenewSubscription or RenewMaintenance.
 	Kind string
 }
@@ -78,9 +94,6 @@ const (
 	RenewSubscription = "subscription"
 	RenewMaintenance  = "maintenance"
 )
-
-// Name is the original line's name (see Name).
-func (o Original) Name() string { return Name(o.Provider, o.PurchaseID, o.RunningNo) }
 
 // Confirm is how a line waits for the storefront to receive its keys.
 // MyCommerce does not complete a purchase whose key it did not get (and
@@ -120,7 +133,7 @@ type Email struct {
 }
 
 // ID names the order line uniquely across providers; see Name.
-func (l Line) ID() string { return Name(l.Provider, l.PurchaseID, l.RunningNo) }
+func (l Line) ID() string { return l.LineID.Name() }
 
 // Name names an order line: provider:PURCHASE_ID-RUNNING_NO, the basis of
 // its workflow ID, its update ID and its keys' serials. The storefront's
@@ -223,19 +236,21 @@ func day(t time.Time) time.Time {
 
 // ParseName reads a line's name back (see Name), as support staff give it:
 // "shareit:123456-1".
-func ParseName(name string) (provider, purchaseID, runningNo string, err error) {
+func ParseName(name string) (LineID, error) {
 	provider, rest, ok := strings.Cut(name, ":")
 	dash := strings.LastIndexByte(rest, '-')
 	if !ok || provider == "" || dash <= 0 || dash == len(rest)-1 {
-		return "", "", "", fmt.Errorf("%q is not an order line (provider:PURCHASE_ID-RUNNING_NO)", name)
+		return LineID{}, fmt.Errorf("%q is not an order line (provider:PURCHASE_ID-RUNNING_NO)", name)
 	}
-	if purchaseID, err = unescape(rest[:dash]); err == nil {
-		runningNo, err = unescape(rest[dash+1:])
+	l := LineID{Provider: provider}
+	var err error
+	if l.PurchaseID, err = unescape(rest[:dash]); err == nil {
+		l.RunningNo, err = unescape(rest[dash+1:])
 	}
 	if err != nil {
-		return "", "", "", fmt.Errorf("%q is not an order line: %w", name, err)
+		return LineID{}, fmt.Errorf("%q is not an order line: %w", name, err)
 	}
-	return provider, purchaseID, runningNo, nil
+	return l, nil
 }
 
 func unescape(s string) (string, error) {

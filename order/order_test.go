@@ -17,9 +17,9 @@ func TestNameRoundTrip(t *testing.T) {
 		if got := order.Name(tc.provider, tc.purchase, tc.running); got != tc.name {
 			t.Errorf("Name(%q, %q, %q) = %q, want %q", tc.provider, tc.purchase, tc.running, got, tc.name)
 		}
-		p, pu, r, err := order.ParseName(tc.name)
-		if err != nil || p != tc.provider || pu != tc.purchase || r != tc.running {
-			t.Errorf("ParseName(%q) = %q %q %q %v", tc.name, p, pu, r, err)
+		l, err := order.ParseName(tc.name)
+		if want := (order.LineID{Provider: tc.provider, PurchaseID: tc.purchase, RunningNo: tc.running}); err != nil || l != want {
+			t.Errorf("ParseName(%q) = %+v %v", tc.name, l, err)
 		}
 	}
 	// Lines that differ are named differently, even where plain joining
@@ -28,7 +28,7 @@ func TestNameRoundTrip(t *testing.T) {
 		t.Error("two lines share a name")
 	}
 	for _, bad := range []string{"", "shareit", "shareit:", "shareit:123", "shareit:-1", "shareit:123-", ":123-1", "shareit:12%G0-1", "shareit:12%2-1"} {
-		if _, _, _, err := order.ParseName(bad); err == nil {
+		if _, err := order.ParseName(bad); err == nil {
 			t.Errorf("ParseName(%q) accepted", bad)
 		}
 	}

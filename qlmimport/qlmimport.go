@@ -36,7 +36,7 @@ import (
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/qlm"
 )
 
 // Column says what the import does with one QLM column.
@@ -262,15 +262,15 @@ func (o Options) license(h header, names []string, known map[string]bool, row []
 		return License{}, err.Error()
 	}
 	prod, _ := o.Config.Product(uint32(prodID), major, minor)
-	features, err := shareit.ParseFeatures(get("Features"))
+	features, err := qlm.ParseFeatures(get("Features"))
 	if err != nil {
 		return License{}, "Features: " + err.Error()
 	}
 	seats := 1
 	if s := get("NumLicenses"); s != "" {
 		n, err := uintField(s)
-		if err != nil || n < 1 || n > shareit.MaxSeats {
-			return License{}, fmt.Sprintf("NumLicenses: %q is not 1 to %d", s, shareit.MaxSeats)
+		if err != nil || n < 1 || n > qlm.MaxSeats {
+			return License{}, fmt.Sprintf("NumLicenses: %q is not 1 to %d", s, qlm.MaxSeats)
 		}
 		seats = int(n)
 	}
@@ -351,17 +351,15 @@ func (o Options) license(h header, names []string, known map[string]bool, row []
 	}
 	fields["ActivationKey"] = raw
 	l := order.Line{
-		Provider:   o.Provider,
-		PurchaseID: purchase,
-		RunningNo:  strconv.Itoa(running[purchase]),
-		OrderDate:  orderDate,
-		Product:    order.Product{ID: uint32(prodID), Major: major, Minor: minor, Name: prod.Name, FeatureNames: prod.FeatureNames(features)},
-		Features:   features,
-		Quantity:   seats,
-		KeyCount:   1,
-		Seats:      seats,
-		Model:      license.ModelName(model, binding),
-		Expires:    expires,
+		LineID:    order.LineID{Provider: o.Provider, PurchaseID: purchase, RunningNo: strconv.Itoa(running[purchase])},
+		OrderDate: orderDate,
+		Product:   order.Product{ID: uint32(prodID), Major: major, Minor: minor, Name: prod.Name, FeatureNames: prod.FeatureNames(features)},
+		Features:  features,
+		Quantity:  seats,
+		KeyCount:  1,
+		Seats:     seats,
+		Model:     license.ModelName(model, binding),
+		Expires:   expires,
 		// Imported buyers have their QLM key: nothing is mailed.
 		Email:    order.Email{Send: false, Template: prod.EmailTemplate},
 		Customer: customer,

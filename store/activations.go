@@ -195,8 +195,8 @@ func (s *Store) Release(ctx context.Context, serial, computerID string, limit in
 // SetRevoked revokes (or restores) the keys of an order line: one key,
 // named by its text, or every key when key is "". It returns how many keys
 // it changed; ErrNotFound when the line, or the key in it, is not stored.
-func (s *Store) SetRevoked(ctx context.Context, provider, purchaseID, runningNo, key string, revoked bool) (int, error) {
-	row, err := s.FindOrderLine(ctx, provider, purchaseID, runningNo)
+func (s *Store) SetRevoked(ctx context.Context, l Line, key string, revoked bool) (int, error) {
+	row, err := s.FindOrderLine(ctx, l)
 	if err != nil {
 		return 0, err
 	}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/keysmith/keysmith/order"
 )
 
 // RenewalRow is one stored renewal: a later purchase that extended an
@@ -75,26 +77,20 @@ func (s *Store) SaveRenewal(ctx context.Context, c *Customer, original Line, r *
 }
 
 // Line names an order line at its storefront.
-type Line struct {
-	Provider   string `bun:"provider"`
-	PurchaseID string `bun:"purchase_id"`
-	RunningNo  string `bun:"running_no"`
-}
-
-func (l Line) String() string { return l.Provider + ":" + l.PurchaseID + "-" + l.RunningNo }
+type Line = order.LineID
 
 // FindRenewalLine returns a stored renewal by its own line, keys in order.
-func (s *Store) FindRenewalLine(ctx context.Context, provider, purchaseID, runningNo string) (*RenewalRow, error) {
+func (s *Store) FindRenewalLine(ctx context.Context, l Line) (*RenewalRow, error) {
 	r := new(RenewalRow)
 	err := s.db.NewSelect().Model(r).
 		Relation("Keys", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
-		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo).
+		Where("provider = ? AND purchase_id = ? AND running_no = ?", l.Provider, l.PurchaseID, l.RunningNo).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find renewal %s %s-%s: %w", provider, purchaseID, runningNo, err)
+		return nil, fmt.Errorf("find renewal %s: %w", l, err)
 	}
 	return r, nil
 }
@@ -144,6 +140,24 @@ func (s *Store) FindLatestLine(ctx context.Context, provider, email string, prod
 	return s.findOrderByID(ctx, orderID)
 }
 
+// FindLineBySubscription returns the latest order line of provider that
+// started the storefront's subscription, keys in order.
+func (s *Store) FindLineBySubscription(ctx context.Context, provider, subscription string) (*OrderRow, error) {
+	o := new(OrderRow)
+	err := s.db.NewSelect().Model(o).
+		Relation("Keys", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
+		Where("o.provider = ? AND o.subscription = ?", provider, subscription).
+		Order("o.order_date DESC", "o.id DESC").Limit(1).
+		Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("find subscription %s of %s: %w", subscription, provider, err)
+	}
+	return o, nil
+}
+
 // Renewals lists an order line's renewals, oldest first, without keys.
 func (s *Store) Renewals(ctx context.Context, orderID int64) ([]RenewalRow, error) {
 	var rs []RenewalRow
@@ -168,7 +182,7 @@ func (s *Store) findOrderByID(ctx context.Context, id int64) (*OrderRow, error) 
 // (an order line's or a renewal's: a line is one or the other; a line
 // keyed by QLM, in forward mode or imported, answers QLM's keys), and the
 // line's Delivery.
-func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo string) (keys []string, delivery string, err error) {
+func (s *Store) LineKeys(ctx context.Context, l Line) (keys []string, delivery string, err error) {
 	var rows []struct {
 		Key      string `bun:"key"`
 		Delivery string `bun:"delivery"`
@@ -181,9 +195,9 @@ func (s *Store) LineKeys(ctx context.Context, provider, purchaseID, runningNo st
 			SELECT k.key, k.position, coalesce(r.delivery, '') FROM renewal_keys k JOIN renewals r ON r.id = k.renewal_id
 			 WHERE r.provider = ? AND r.purchase_id = ? AND r.running_no = ?
 		) AS line ORDER BY position`,
-		provider, purchaseID, runningNo, provider, purchaseID, runningNo).Scan(ctx, &rows)
+		l.Provider, l.PurchaseID, l.RunningNo, l.Provider, l.PurchaseID, l.RunningNo).Scan(ctx, &rows)
 	if err != nil {
-		return nil, "", fmt.Errorf("keys of %s %s-%s: %w", provider, purchaseID, runningNo, err)
+		return nil, "", fmt.Errorf("keys of %s: %w", l, err)
 	}
 	if len(rows) == 0 {
 		return nil, "", ErrNotFound

@@ -130,6 +130,11 @@ type LineRecord struct {
 	CreatedAt      time.Time `bun:"created_at,nullzero,default:now()"`
 }
 
+// LineID names the line the record is for.
+func (r LineRecord) LineID() Line {
+	return Line{Provider: r.Provider, PurchaseID: r.PurchaseID, RunningNo: r.RunningNo}
+}
+
 // Held reports whether the line waits for its storefront's confirmation:
 // not mailed, its keys not activating.
 func (r LineRecord) Held() bool { return r.Delivery == "unconfirmed" }
@@ -152,6 +157,9 @@ type OrderRow struct {
 	Quantity     int    `bun:"quantity"`
 	Features     string `bun:"features"`
 	LicenseModel string `bun:"license_model"`
+	// Subscription is the storefront's id of the subscription the line
+	// starts, nil for none.
+	Subscription *string `bun:"subscription"`
 
 	Keys []*LicenseKey `bun:"rel:has-many,join:id=order_id"`
 }
@@ -253,28 +261,28 @@ func upsertCustomer(ctx context.Context, tx bun.Tx, c *Customer) (int64, error) 
 }
 
 // FindOrderLine returns a stored order line with its keys in issue order.
-func (s *Store) FindOrderLine(ctx context.Context, provider, purchaseID, runningNo string) (*OrderRow, error) {
+func (s *Store) FindOrderLine(ctx context.Context, l Line) (*OrderRow, error) {
 	o := new(OrderRow)
 	err := s.db.NewSelect().Model(o).
 		Relation("Keys", func(q *bun.SelectQuery) *bun.SelectQuery { return q.Order("position") }).
-		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo).
+		Where("provider = ? AND purchase_id = ? AND running_no = ?", l.Provider, l.PurchaseID, l.RunningNo).
 		Scan(ctx)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("find order %s %s-%s: %w", provider, purchaseID, runningNo, err)
+		return nil, fmt.Errorf("find order %s: %w", l, err)
 	}
 	return o, nil
 }
 
 // SetEmailStatus records what became of the buyer's email, on the order
 // line or the renewal stored under that line.
-func (s *Store) SetEmailStatus(ctx context.Context, provider, purchaseID, runningNo, status, emailID string) error {
+func (s *Store) SetEmailStatus(ctx context.Context, l Line, status, emailID string) error {
 	for _, model := range []any{(*OrderRow)(nil), (*RenewalRow)(nil)} {
 		q := s.db.NewUpdate().Model(model).
 			Set("email_status = ?", status).
-			Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo)
+			Where("provider = ? AND purchase_id = ? AND running_no = ?", l.Provider, l.PurchaseID, l.RunningNo)
 		if emailID != "" {
 			q = q.Set("email_id = ?", emailID).Set("emailed_at = now()")
 		}

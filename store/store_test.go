@@ -273,7 +273,7 @@ func sampleKeys(prefix string, n int) []store.LicenseKey {
 
 func mustFind(t *testing.T, s *store.Store, purchaseID, runningNo string) *store.OrderRow {
 	t.Helper()
-	o, err := s.FindOrderLine(context.Background(), "shareit", purchaseID, runningNo)
+	o, err := s.FindOrderLine(context.Background(), store.Line{Provider: "shareit", PurchaseID: purchaseID, RunningNo: runningNo})
 	if err != nil {
 		t.Fatalf("FindOrderLine(%s-%s): %v", purchaseID, runningNo, err)
 	}
@@ -507,7 +507,7 @@ func TestSaveOrderOtherLines(t *testing.T) {
 		t.Errorf("%d orders, want 4", n)
 	}
 	a := mustFind(t, s.Store, "4000", "1")
-	b, err := s.FindOrderLine(ctx, "digitalriver", "4000", "1")
+	b, err := s.FindOrderLine(ctx, store.Line{Provider: "digitalriver", PurchaseID: "4000", RunningNo: "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -532,7 +532,7 @@ func TestFindOrderNotFound(t *testing.T) {
 		{"other", "5000", "1"},
 		{"", "", ""},
 	} {
-		o, err := s.FindOrderLine(ctx, k[0], k[1], k[2])
+		o, err := s.FindOrderLine(ctx, store.Line{Provider: k[0], PurchaseID: k[1], RunningNo: k[2]})
 		if !errors.Is(err, store.ErrNotFound) || o != nil {
 			t.Errorf("FindOrder%q = %+v, %v; want ErrNotFound", k, o, err)
 		}
@@ -658,7 +658,7 @@ func TestSaveOrderRollsBack(t *testing.T) {
 	if err == nil {
 		t.Fatal("SaveOrder with a duplicate key succeeded")
 	}
-	if _, err := s.FindOrderLine(ctx, "shareit", "8001", "1"); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.FindOrderLine(ctx, store.Line{Provider: "shareit", PurchaseID: "8001", RunningNo: "1"}); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("order of the failed save: %v, want ErrNotFound", err)
 	}
 	if _, err := s.FindCustomer(ctx, "new@example.com"); !errors.Is(err, store.ErrNotFound) {
@@ -677,7 +677,7 @@ func TestSetEmailStatus(t *testing.T) {
 	}
 
 	// A failure without an email id sets only the status.
-	if err := s.SetEmailStatus(ctx, "shareit", "9000", "1", "failed", ""); err != nil {
+	if err := s.SetEmailStatus(ctx, store.Line{Provider: "shareit", PurchaseID: "9000", RunningNo: "1"}, "failed", ""); err != nil {
 		t.Fatal(err)
 	}
 	o := mustFind(t, s.Store, "9000", "1")
@@ -686,7 +686,7 @@ func TestSetEmailStatus(t *testing.T) {
 	}
 
 	before := time.Now()
-	if err := s.SetEmailStatus(ctx, "shareit", "9000", "1", "sent", "re_0123-abcd"); err != nil {
+	if err := s.SetEmailStatus(ctx, store.Line{Provider: "shareit", PurchaseID: "9000", RunningNo: "1"}, "sent", "re_0123-abcd"); err != nil {
 		t.Fatal(err)
 	}
 	o = mustFind(t, s.Store, "9000", "1")

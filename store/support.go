@@ -46,10 +46,10 @@ func (s *Store) SetSupportEmailID(ctx context.Context, requestID, emailID string
 }
 
 // SupportActions lists an order line's support actions, oldest first.
-func (s *Store) SupportActions(ctx context.Context, provider, purchaseID, runningNo string) ([]SupportAction, error) {
+func (s *Store) SupportActions(ctx context.Context, l Line) ([]SupportAction, error) {
 	var as []SupportAction
 	err := s.db.NewSelect().Model(&as).
-		Where("provider = ? AND purchase_id = ? AND running_no = ?", provider, purchaseID, runningNo).
+		Where("provider = ? AND purchase_id = ? AND running_no = ?", l.Provider, l.PurchaseID, l.RunningNo).
 		Order("id").Scan(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("support actions: %w", err)

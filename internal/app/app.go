@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -209,9 +210,14 @@ func New(e Env, cfg *config.Config, db *bun.DB, c client.Client, namespace strin
 			return nil, fmt.Errorf("product %s: no email template %q", p.Name, p.EmailTemplate)
 		}
 	}
-	// The API signs computer licenses when it can read a signing key; the
-	// worker always needs one (Activities).
-	signer, ring, _ := license.LoadDirRetiring(e.KeysDir, cfg.Retired)
+	// The API signs computer licenses when it has a signing key; the
+	// worker always needs one (Activities). No key directory is no key; a
+	// directory that does not read (a broken key file, two keys under one
+	// id) must not start either.
+	signer, ring, err := license.LoadDirRetiring(e.KeysDir, cfg.Retired)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("signing keys in %s: %w", e.KeysDir, err)
+	}
 	return &App{
 		signer:    signer,
 		keyring:   ring,

@@ -24,7 +24,7 @@ import (
 // codec: every workflow of the line (its keys, renewals, support actions),
 // oldest first, and in each the steps that matter to an auditor.
 func (a *App) Audit(ctx context.Context, w io.Writer, line string) error {
-	if _, _, _, err := order.ParseName(line); err != nil {
+	if _, err := order.ParseName(line); err != nil {
 		return err
 	}
 	query := fmt.Sprintf("%s = %q", workflows.OrderLine.GetName(), line)

@@ -23,7 +23,7 @@ import (
 // ResendEmail workflow for an order line and waits for its outcome.
 // request names the request; "" makes a new one.
 func (a *App) Resend(ctx context.Context, req workflows.ResendRequest, request string) (workflows.ResendResult, string, error) {
-	if _, _, _, err := order.ParseName(req.Line); err != nil {
+	if _, err := order.ParseName(req.Line); err != nil {
 		return workflows.ResendResult{}, "", err
 	}
 	if request == "" {
@@ -53,11 +53,11 @@ func (a *App) Resend(ctx context.Context, req workflows.ResendRequest, request s
 // workflows.ConfirmPurchaseUpdate or CancelPurchaseUpdate. It returns the
 // workflow's answer and ID.
 func (a *App) Decide(ctx context.Context, line, update string, d workflows.Decision) (string, string, error) {
-	provider, purchaseID, runningNo, err := order.ParseName(line)
+	name, err := order.ParseName(line)
 	if err != nil {
 		return "", "", err
 	}
-	id, err := a.Store.WorkflowOf(ctx, store.Line{Provider: provider, PurchaseID: purchaseID, RunningNo: runningNo})
+	id, err := a.Store.WorkflowOf(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return "", "", fmt.Errorf("no stored order line %s", line)
 	}
@@ -155,7 +155,7 @@ func (a *App) printLine(ctx context.Context, w io.Writer, o *store.OrderRow) err
 		}
 		fmt.Fprintf(w, "  renewal   %s by %s-%s, expires %s, email %s\n", r.Kind, r.PurchaseID, r.RunningNo, exp, r.EmailStatus)
 	}
-	actions, err := a.Store.SupportActions(ctx, o.Provider, o.PurchaseID, o.RunningNo)
+	actions, err := a.Store.SupportActions(ctx, o.LineID())
 	if err != nil {
 		return err
 	}

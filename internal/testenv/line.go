@@ -14,10 +14,8 @@ var OrderDate = time.Date(2025, 3, 14, 9, 26, 53, 0, time.UTC)
 // subscription key with three seats, mailed to the buyer.
 func OrderLine(purchaseID string) order.Line {
 	return order.Line{
-		Provider:   "shareit",
-		PurchaseID: purchaseID,
-		RunningNo:  "1",
-		OrderDate:  OrderDate,
+		LineID:    order.LineID{Provider: "shareit", PurchaseID: purchaseID, RunningNo: "1"},
+		OrderDate: OrderDate,
 		Product: order.Product{
 			ID: 300123, Major: 2, Minor: 4,
 			Name:         "Keysmith Desktop Pro",

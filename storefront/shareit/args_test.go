@@ -10,85 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
 )
 
 // decodeArgs decodes a call with the given URL query and a minimal order line.
-func decodeArgs(t *testing.T, query string, opt Options) Request {
+func decodeArgs(t *testing.T, query string, opt Options) storefront.Request {
 	t.Helper()
 	return mustDecode(t, postRequest(query, orderLine), opt)
-}
-
-func TestParseFeatures(t *testing.T) {
-	tests := []struct {
-		in   string
-		want license.Features
-	}{
-		{"", license.Features{}},
-		{"0", license.Features{}}, // QLM's "no features"
-		{" 0 ", license.Features{}},
-		{"0:0", license.Features{}},
-		{"0:3;1:1", license.Features{3, 1, 0, 0}}, // shareit-how-to-integrate-qlm-with-shareit.md
-		{"1:1;0:3", license.Features{3, 1, 0, 0}},
-		{"3:255", license.Features{0, 0, 0, 255}},
-		{"0:1;1:2;2:3;3:6", license.Features{1, 2, 3, 6}}, // getactivationkey.md's example
-		{"0:1;1:2;2:4;3:128", license.Features{1, 2, 4, 128}},
-		{"2:007", license.Features{0, 0, 7, 0}},
-		// As QLM writes them: a trailing ';' (QLM's own "&is_features=0:1;" in
-		// qlmdocs/3rd-party-integration/shopify-how-to-integrate-qlm-with-shopify.md),
-		// spaces, empty parts and empty sets.
-		{"0:1;", license.Features{1, 0, 0, 0}},
-		{"0:7;", license.Features{7, 0, 0, 0}},
-		{" 0 : 3 ; 1 : 1 ", license.Features{3, 1, 0, 0}},
-		{"0:3;;1:1", license.Features{3, 1, 0, 0}},
-		{";;0:3;", license.Features{3, 0, 0, 0}},
-		{";", license.Features{}},
-		{"1:", license.Features{}},
-		{"1:;0:2", license.Features{2, 0, 0, 0}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := ParseFeatures(tt.in)
-			require.NoError(t, err)
-			assert.Equal(t, tt.want, got)
-
-			again, err := ParseFeatures(got.String())
-			require.NoError(t, err, "String() %q", got.String())
-			assert.Equal(t, got, again, "round trip through String()")
-		})
-	}
-}
-
-// TestParseFeaturesErrors: a feature string that cannot be read is refused
-// rather than keyed with fewer features than were paid for.
-func TestParseFeaturesErrors(t *testing.T) {
-	tests := []struct{ in, reason string }{
-		{"4:1", "is_features: set 4 out of range 0-3"},
-		{"0:3;5:1", "is_features: set 5 out of range 0-3"},
-		{"0:256", "is_features: value 256 out of range 0-255"},
-		{"1:99999999999999999999999", "is_features: value 99999999999999999999... out of range 0-255"},
-		{"0:3;0:1", "is_features: set 0 given twice"},
-		{"1:;1:5", "is_features: set 1 given twice"},
-		{"abc", `is_features: "abc" is not set:value`},
-		{"0:3;1", `is_features: "1" is not set:value`},
-		{"0:x", `is_features: value "x" is not a number`},
-		{"x:1", `is_features: set "x" is not a number`},
-		{":3", `is_features: set "" is not a number`},
-		{"-1:3", `is_features: set "-1" is not a number`},
-		{"0:-1", `is_features: value "-1" is not a number`},
-		{"0:1.5", `is_features: value "1.5" is not a number`},
-		{"0:3,1:1", `is_features: value "3,1:1" is not a number`}, // ',' for ';'
-		{"0:" + strings.Repeat("9x", 40), `is_features: value "9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x9x"... is not a number`},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			_, err := ParseFeatures(tt.in)
-			var bad *BadRequestError
-			require.ErrorAs(t, err, &bad)
-			assert.Equal(t, 400, bad.Status)
-			assert.Equal(t, "is_features", bad.Field)
-			assert.Equal(t, tt.reason, bad.Reason())
-		})
-	}
 }
 
 // TestLicenseModels: QLM's nine license models
@@ -111,7 +40,7 @@ func TestLicenseModels(t *testing.T) {
 	// Unknown models are in TestRefusals.
 }
 
-// TestLicenseModelIsCanonical: Args.LicenseModel is documented as one of the
+// TestLicenseModelIsCanonical: qlm.Args.LicenseModel is documented as one of the
 // nine names. strings.EqualFold matches "ſ" (U+017F) to "s", but
 // strings.ToLower keeps it.
 func TestLicenseModelIsCanonical(t *testing.T) {
@@ -123,61 +52,61 @@ func TestLicenseModelIsCanonical(t *testing.T) {
 // qlmdocs/api-reference/http-methods/getactivationkey.md,
 // getactivationkeywithexpirydate.md and renewmaintenanceplan.md (soraco/qlm).
 func TestArgs(t *testing.T) {
-	defaults := Args{MultipleActivationsKey: true, SendMail: true}
-	with := func(change func(*Args)) Args {
+	defaults := qlm.Args{MultipleActivationsKey: true, SendMail: true}
+	with := func(change func(*qlm.Args)) qlm.Args {
 		a := defaults
 		change(&a)
 		return a
 	}
 	tests := []struct {
 		query        string
-		want         Args // compared without Raw
+		want         qlm.Args // compared without Raw
 		wantWarnings []string
 	}{
 		{query: "", want: defaults},
 		{query: "foo=bar&CITY=Paris", want: defaults}, // order fields, not arguments
 
-		{query: "is_vendor=ShareIt&is_qlmversion=6.0.00", want: with(func(a *Args) { a.Vendor = "ShareIt"; a.QLMVersion = "6.0.00" })},
-		{query: "is_productid=0", want: with(func(a *Args) { a.HasProductID = true })},
+		{query: "is_vendor=ShareIt&is_qlmversion=6.0.00", want: with(func(a *qlm.Args) { a.Vendor = "ShareIt"; a.QLMVersion = "6.0.00" })},
+		{query: "is_productid=0", want: with(func(a *qlm.Args) { a.HasProductID = true })},
 		{query: "is_productid=", want: defaults}, // empty is absent
-		{query: "is_productid=4294967295", want: with(func(a *Args) { a.ProductID = 1<<32 - 1; a.HasProductID = true })},
-		{query: "is_productid=3&IS_PRODUCTID=3", want: with(func(a *Args) { a.ProductID = 3; a.HasProductID = true })}, // the same twice is fine
-		{query: "is_majorversion=6&is_minorversion=0", want: with(func(a *Args) { a.Major = 6; a.HasVersion = true })},
-		{query: "is_majorversion=+6+&is_minorversion=2", want: with(func(a *Args) { a.Major = 6; a.Minor = 2; a.HasVersion = true })},
-		{query: "is_productname=Keysmith+Pro", want: with(func(a *Args) { a.ProductName = "Keysmith Pro" })},
+		{query: "is_productid=4294967295", want: with(func(a *qlm.Args) { a.ProductID = 1<<32 - 1; a.HasProductID = true })},
+		{query: "is_productid=3&IS_PRODUCTID=3", want: with(func(a *qlm.Args) { a.ProductID = 3; a.HasProductID = true })}, // the same twice is fine
+		{query: "is_majorversion=6&is_minorversion=0", want: with(func(a *qlm.Args) { a.Major = 6; a.HasVersion = true })},
+		{query: "is_majorversion=+6+&is_minorversion=2", want: with(func(a *qlm.Args) { a.Major = 6; a.Minor = 2; a.HasVersion = true })},
+		{query: "is_productname=Keysmith+Pro", want: with(func(a *qlm.Args) { a.ProductName = "Keysmith Pro" })},
 
 		{query: "is_features=0", want: defaults},
-		{query: "is_features=0:7;", want: with(func(a *Args) { a.Features = license.Features{7} })},
+		{query: "is_features=0:7;", want: with(func(a *qlm.Args) { a.Features = license.Features{7} })},
 
-		{query: "is_quantity=3", want: with(func(a *Args) { a.Quantity = 3 })},
-		{query: "is_quantity=2147483647", want: with(func(a *Args) { a.Quantity = 1<<31 - 1 })},
+		{query: "is_quantity=3", want: with(func(a *qlm.Args) { a.Quantity = 3 })},
+		{query: "is_quantity=2147483647", want: with(func(a *qlm.Args) { a.Quantity = 1<<31 - 1 })},
 		{query: "is_usemultipleactivationskey=false&is_numberofactivationsperkey=3",
-			want: with(func(a *Args) { a.MultipleActivationsKey = false; a.ActivationsPerKey = 3 })},
-		{query: "is_usemultipleactivationskey=0", want: with(func(a *Args) { a.MultipleActivationsKey = false })},
+			want: with(func(a *qlm.Args) { a.MultipleActivationsKey = false; a.ActivationsPerKey = 3 })},
+		{query: "is_usemultipleactivationskey=0", want: with(func(a *qlm.Args) { a.MultipleActivationsKey = false })},
 		{query: "is_usemultipleactivationskey=TRUE", want: defaults},
-		{query: "is_additionalactivations=2", want: with(func(a *Args) { a.AdditionalActivations = 2 })},
+		{query: "is_additionalactivations=2", want: with(func(a *qlm.Args) { a.AdditionalActivations = 2 })},
 		{query: "is_additionalactivations=0", want: defaults},
 
-		{query: "is_licensemodel=Subscription", want: with(func(a *Args) { a.LicenseModel = "subscription" })},
-		{query: "is_floating=true", want: with(func(a *Args) { a.Floating = true })},
-		{query: "is_floating=1", want: with(func(a *Args) { a.Floating = true })},
+		{query: "is_licensemodel=Subscription", want: with(func(a *qlm.Args) { a.LicenseModel = "subscription" })},
+		{query: "is_floating=true", want: with(func(a *qlm.Args) { a.Floating = true })},
+		{query: "is_floating=1", want: with(func(a *qlm.Args) { a.Floating = true })},
 		{query: "is_floating=no", want: defaults},
-		{query: "is_expduration=30", want: with(func(a *Args) { a.ExpDuration = 30 })},
+		{query: "is_expduration=30", want: with(func(a *qlm.Args) { a.ExpDuration = 30 })},
 		{query: "is_expduration=0", want: defaults},
-		{query: "is_expdate=2015-03-01", want: with(func(a *Args) { a.ExpDate = date(2015, time.March, 1) })}, // getactivationkeywithexpirydate.md
+		{query: "is_expdate=2015-03-01", want: with(func(a *qlm.Args) { a.ExpDate = date(2015, time.March, 1) })}, // getactivationkeywithexpirydate.md
 
-		{query: "is_maintenance_plan=1", want: with(func(a *Args) { a.MaintenancePlan = true })},
+		{query: "is_maintenance_plan=1", want: with(func(a *qlm.Args) { a.MaintenancePlan = true })},
 		{query: "is_maintenance_plan=false", want: defaults},
-		{query: "is_maintduration=180", want: with(func(a *Args) { a.MaintDuration = 180 })},
-		{query: "is_maintdate=2027-01-31", want: with(func(a *Args) { a.MaintDate = date(2027, time.January, 31) })},
-		{query: "is_avkey=AZKZ0R0F00GHJ4B7832D1C1SPXAAA9", want: with(func(a *Args) { a.ActivationKey = "AZKZ0R0F00GHJ4B7832D1C1SPXAAA9" })},
+		{query: "is_maintduration=180", want: with(func(a *qlm.Args) { a.MaintDuration = 180 })},
+		{query: "is_maintdate=2027-01-31", want: with(func(a *qlm.Args) { a.MaintDate = date(2027, time.January, 31) })},
+		{query: "is_avkey=AZKZ0R0F00GHJ4B7832D1C1SPXAAA9", want: with(func(a *qlm.Args) { a.ActivationKey = "AZKZ0R0F00GHJ4B7832D1C1SPXAAA9" })},
 
-		{query: "is_emailtemplate=1.+New+Order", want: with(func(a *Args) { a.EmailTemplate = "1. New Order" })},
-		{query: "is_affiliateid=aff-7", want: with(func(a *Args) { a.AffiliateID = "aff-7" })},
-		{query: "is_send_mail=false", want: with(func(a *Args) { a.SendMail = false })},
-		{query: "is_send_mail=0", want: with(func(a *Args) { a.SendMail = false })},
-		{query: "is_send_mail=NO", want: with(func(a *Args) { a.SendMail = false })},
-		{query: "is_send_mail=off", want: with(func(a *Args) { a.SendMail = false })},
+		{query: "is_emailtemplate=1.+New+Order", want: with(func(a *qlm.Args) { a.EmailTemplate = "1. New Order" })},
+		{query: "is_affiliateid=aff-7", want: with(func(a *qlm.Args) { a.AffiliateID = "aff-7" })},
+		{query: "is_send_mail=false", want: with(func(a *qlm.Args) { a.SendMail = false })},
+		{query: "is_send_mail=0", want: with(func(a *qlm.Args) { a.SendMail = false })},
+		{query: "is_send_mail=NO", want: with(func(a *qlm.Args) { a.SendMail = false })},
+		{query: "is_send_mail=off", want: with(func(a *qlm.Args) { a.SendMail = false })},
 		{query: "is_send_mail=yes", want: defaults},
 		// A wrong is_send_mail cannot key the wrong thing: mail as usual.
 		{query: "is_send_mail=perhaps", want: defaults,
@@ -190,9 +119,9 @@ func TestArgs(t *testing.T) {
 			wantWarnings: []string{"is_custom: not a QLM argument keysmith reads; stored only"}},
 
 		// Arguments are made storable text.
-		{query: "is_productname=%FCber", want: with(func(a *Args) { a.ProductName = "über" }),
+		{query: "is_productname=%FCber", want: with(func(a *qlm.Args) { a.ProductName = "über" }),
 			wantWarnings: []string{"is_productname: not valid UTF-8; read as Windows-1252"}},
-		{query: "is_productname=a%00b", want: with(func(a *Args) { a.ProductName = "ab" }),
+		{query: "is_productname=a%00b", want: with(func(a *qlm.Args) { a.ProductName = "ab" }),
 			wantWarnings: []string{"is_productname: NUL bytes removed"}},
 	}
 	for _, tt := range tests {
@@ -297,18 +226,18 @@ func TestQuantityCap(t *testing.T) {
 // arguments, and the call's own arguments win.
 func TestWithMapping(t *testing.T) {
 	query := "is_vendor=shareit&is_user=" + secretUser + "&is_pwd=" + secretPwd + "&is_quantity=5"
-	call, err := ReadCall(postRequest(query, orderLine+"&PRODUCT_ID=300123456&is_emailtemplate=From+body"))
+	call, err := qlm.ReadCall(postRequest(query, orderLine+"&PRODUCT_ID=300123456&is_emailtemplate=From+body"))
 	require.NoError(t, err)
 	productID, ok := call.Field("PRODUCT_ID")
 	require.True(t, ok)
 	assert.Equal(t, "300123456", productID)
 
-	mapping, err := ParseQuery("&is_productid=1&is_majorversion=1&is_minorversion=0&IS_FEATURES=0:7;" +
+	mapping, err := qlm.ParseQuery("&is_productid=1&is_majorversion=1&is_minorversion=0&IS_FEATURES=0:7;" +
 		"&is_quantity=2&is_emailtemplate=From+mapping&is_vendor=other&CITY=Mapped")
 	require.NoError(t, err)
 	call.WithMapping(mapping)
 
-	req, err := call.Decode(Options{})
+	req, err := Decode(call, Options{})
 	require.NoError(t, err)
 	checkAccepted(t, req)
 	a := req.Args
@@ -328,10 +257,10 @@ func TestWithMapping(t *testing.T) {
 // TestWithMappingCheckedText: mapping values are made storable like the
 // call's own.
 func TestWithMappingCheckedText(t *testing.T) {
-	call, err := ReadCall(postRequest("", orderLine))
+	call, err := qlm.ReadCall(postRequest("", orderLine))
 	require.NoError(t, err)
 	call.WithMapping(url.Values{"is_productname": {"\xfcber"}, "is_productid": {}})
-	req, err := call.Decode(Options{})
+	req, err := Decode(call, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "über", req.Args.ProductName)
 	assert.False(t, req.Args.HasProductID, "a name without values adds nothing")
@@ -344,33 +273,33 @@ func TestWithMappingCheckedText(t *testing.T) {
 func TestGuideMappings(t *testing.T) {
 	tests := []struct {
 		name, mapping string
-		want          func(*Args)
+		want          func(*qlm.Args)
 	}{
 		{"mycommerce", "&is_productid=1&is_majorversion=1&is_minorversion=0&is_productname=MyProduct&is_emailtemplate=1. New Order",
-			func(a *Args) {
+			func(a *qlm.Args) {
 				a.ProductID, a.HasProductID, a.Major, a.HasVersion = 1, true, 1, true
 				a.ProductName, a.EmailTemplate = "MyProduct", "1. New Order"
 			}},
 		{"shopify SKU", "&is_productid=1&is_majorversion=1&is_minorversion=0&is_qlmversion=5.0.00&is_features=0:3" +
 			"&is_emailtemplate=Ecommerce.New Order&is_licensemodel=permanent",
-			func(a *Args) {
+			func(a *qlm.Args) {
 				a.ProductID, a.HasProductID, a.Major, a.HasVersion = 1, true, 1, true
 				a.QLMVersion, a.Features, a.EmailTemplate, a.LicenseModel = "5.0.00", license.Features{3}, "Ecommerce.New Order", "permanent"
 			}},
-		{"shopify variant", "&is_features=0:1;", func(a *Args) { a.Features = license.Features{1} }},
+		{"shopify variant", "&is_features=0:1;", func(a *qlm.Args) { a.Features = license.Features{1} }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mapping, err := ParseQuery(tt.mapping)
+			mapping, err := qlm.ParseQuery(tt.mapping)
 			require.NoError(t, err)
-			call, err := ReadCall(postRequest("is_vendor=shareit&is_user="+secretUser+"&is_pwd="+secretPwd, orderLine))
+			call, err := qlm.ReadCall(postRequest("is_vendor=shareit&is_user="+secretUser+"&is_pwd="+secretPwd, orderLine))
 			require.NoError(t, err)
 			call.WithMapping(mapping)
-			req, err := call.Decode(Options{})
+			req, err := Decode(call, Options{})
 			require.NoError(t, err)
 			checkAccepted(t, req)
 
-			want := Args{Vendor: "shareit", MultipleActivationsKey: true, SendMail: true}
+			want := qlm.Args{Vendor: "shareit", MultipleActivationsKey: true, SendMail: true}
 			tt.want(&want)
 			got := req.Args
 			got.Raw = nil

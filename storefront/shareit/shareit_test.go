@@ -9,11 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// The credentials in the test URLs. No error, warning or Args.Raw may ever
+// The credentials in the test URLs. No error, warning or qlm.Args.Raw may ever
 // show either of them: errors go back to ShareIt and into logs, warnings and
 // Raw are stored with the order.
 const (
@@ -22,7 +24,7 @@ const (
 )
 
 // guideURL is the Key Generator URL of QLM's ShareIt guide
-// (qlmdocs/3rd-party-integration/shareit-how-to-integrate-qlm-with-shareit.md
+// (qlmdocs/3rd-party-integration/shareit-how-to-integrate-qlm-with-md
 // in soraco/qlm) with its example values: the query opens with "?&" and
 // is_features carries an unencoded ';'. The arguments are those of
 // qlmdocs/api-reference/http-methods/getactivationkey.md.
@@ -34,8 +36,8 @@ var qlmQuery = strings.NewReplacer("<pwd>", secretPwd, "<user>", secretUser).
 	Replace(guideURL[strings.IndexByte(guideURL, '?')+1:])
 
 // guideArgs are the arguments qlmQuery decodes to.
-func guideArgs() Args {
-	return Args{
+func guideArgs() qlm.Args {
+	return qlm.Args{
 		Vendor: "ShareIt", ProductID: 1, HasProductID: true, Major: 1, Minor: 0, HasVersion: true,
 		QLMVersion: "5.0.00", Features: [4]uint8{3, 1, 0, 0},
 		MultipleActivationsKey: true, SendMail: true,
@@ -62,17 +64,17 @@ func postRequest(query, body string) *http.Request {
 }
 
 // decodeRequest is what a handler does with a call without a product mapping.
-func decodeRequest(r *http.Request, opt Options) (Request, error) {
-	call, err := ReadCall(r)
+func decodeRequest(r *http.Request, opt Options) (storefront.Request, error) {
+	call, err := qlm.ReadCall(r)
 	if err != nil {
-		return Request{}, err
+		return storefront.Request{}, err
 	}
-	return call.Decode(opt)
+	return Decode(call, opt)
 }
 
 // mustDecode decodes a call that must be accepted, and checks what every
 // accepted call must satisfy.
-func mustDecode(t *testing.T, r *http.Request, opt Options) Request {
+func mustDecode(t *testing.T, r *http.Request, opt Options) storefront.Request {
 	t.Helper()
 	req, err := decodeRequest(r, opt)
 	require.NoError(t, err)
@@ -83,7 +85,7 @@ func mustDecode(t *testing.T, r *http.Request, opt Options) Request {
 // checkAccepted holds a decoded request to the package's promises: warnings
 // are clean lines without credentials, Raw holds no credentials, Fields holds
 // no arguments.
-func checkAccepted(t *testing.T, req Request) {
+func checkAccepted(t *testing.T, req storefront.Request) {
 	t.Helper()
 	for _, w := range req.Warnings {
 		checkMessage(t, w)
@@ -100,12 +102,12 @@ func checkAccepted(t *testing.T, req Request) {
 }
 
 // mustRefuse decodes a call that must be refused and returns the refusal.
-func mustRefuse(t *testing.T, r *http.Request, opt Options) *BadRequestError {
+func mustRefuse(t *testing.T, r *http.Request, opt Options) *qlm.BadRequestError {
 	t.Helper()
 	_, err := decodeRequest(r, opt)
 	require.Error(t, err)
-	bad, ok := err.(*BadRequestError)
-	require.True(t, ok, "err = %v (%T), want *BadRequestError", err, err)
+	bad, ok := err.(*qlm.BadRequestError)
+	require.True(t, ok, "err = %v (%T), want *qlm.BadRequestError", err, err)
 	assert.Equal(t, bad.Reason(), err.Error())
 	checkMessage(t, err.Error())
 	return bad
@@ -133,21 +135,21 @@ func date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0
 // TestSamples decodes the two sample order lines in testdata, posted as
 // ShareIt posts them and sent as GET with the fields in the query.
 func TestSamples(t *testing.T) {
-	latin1 := Purchase{
+	latin1 := storefront.Purchase{
 		PurchaseID: "612345678", RunningNo: "1", PurchaseDate: date(2025, time.March, 14),
-		ProductID: "300123456", Quantity: 2,
-		RegName: "Jürgen Müller", FirstName: "Jürgen", LastName: "Müller",
+		Quantity: 2,
+		RegName:  "Jürgen Müller", FirstName: "Jürgen", LastName: "Müller",
 		Company: "Müller & Söhne GmbH", Email: "juergen.mueller@example.de", Phone: "+49 89 1234567",
 		Street: "Hauptstraße 5", City: "München", Zip: "80331", State: "Bayern", Country: "Deutschland",
-		ISOCode: "DE", Language: "2", PromotionName: "Frühjahr 2025", PromotionCoupon: "SPRING25",
+		ISOCode: "DE", Language: "2",
 	}
-	utf8Line := Purchase{
+	utf8Line := storefront.Purchase{
 		PurchaseID: "612345679", RunningNo: "2", PurchaseDate: date(2025, time.April, 1),
-		ProductID: "300123457", Quantity: 1,
-		RegName: "Jürgen Müller", FirstName: "Jürgen", LastName: "Müller",
+		Quantity: 1,
+		RegName:  "Jürgen Müller", FirstName: "Jürgen", LastName: "Müller",
 		Company: "Zakład Łódź Sp. z o.o.", Email: "j.mueller@example.pl", Phone: "+48 42 6312345",
 		Street: "ul. Piotrkowska 104", City: "Łódź", Zip: "90-001", Country: "Polska",
-		ISOCode: "PL", Language: "1", Reseller: "Softwarehaus Łódź", Additional1: "Workstation 12",
+		ISOCode: "PL", Language: "1", Reseller: "Softwarehaus Łódź",
 		SubscriptionDate: date(2025, time.April, 1), StartDate: date(2025, time.April, 1),
 		ExpiryDate: date(2026, time.April, 1),
 		UTF8:       true,
@@ -156,17 +158,19 @@ func TestSamples(t *testing.T) {
 	tests := []struct {
 		file       string
 		viaGet     bool
-		want       Purchase
+		want       storefront.Purchase
 		wantFields map[string]string // a few of Purchase.Fields, unknown ones in particular
 	}{
 		{file: "order_latin1.form", want: latin1, wantFields: map[string]string{
 			"ADD[LICENSEENUMBER]": "4711-Ä", "SALUTATION": "Herr", "NLALLOW": "NO", "FAX": "", "CITY": "München",
+			"PRODUCT_ID": "300123456", "PROMOTION_NAME": "Frühjahr 2025", "PROMOTION_COUPON_CODE": "SPRING25",
 		}},
 		{file: "order_latin1.form", viaGet: true, want: latin1, wantFields: map[string]string{
 			"ADD[LICENSEENUMBER]": "4711-Ä", "SALUTATION": "Herr",
 		}},
 		{file: "order_utf8.form", want: utf8Line, wantFields: map[string]string{
 			"ADD[LICENSEENUMBER]": "€-4711", "EXPIRY_DATE": "01/04/2026", "ENCODING": "UTF8", "INVOICE": "PAID",
+			"PRODUCT_ID": "300123457", "ADDITIONAL1": "Workstation 12",
 		}},
 		{file: "order_utf8.form", viaGet: true, want: utf8Line, wantFields: map[string]string{
 			"ADD[LICENSEENUMBER]": "€-4711", "SUBSCRIPTION_DATE": "01/04/2025",
@@ -218,7 +222,7 @@ func TestCaseInsensitiveNames(t *testing.T) {
 		"&IS_USER=" + secretUser + "&Is_Pwd=" + secretPwd + "&IS_QUANTITY=5&Is_Send_Mail=No"
 	body := "purchase_id=9&Running_No=1&email=ann%40example.com&FirstName=Ann&lastname=Lee&Add[LicenseeNumber]=x-1&encoding=utf8"
 	r := postRequest(query, body)
-	call, err := ReadCall(r)
+	call, err := qlm.ReadCall(r)
 	require.NoError(t, err)
 
 	// Call exposes arguments under lower-case names and fields by any case.
@@ -230,7 +234,7 @@ func TestCaseInsensitiveNames(t *testing.T) {
 	assert.True(t, ok)
 	assert.Equal(t, "9", v)
 
-	req, err := call.Decode(Options{})
+	req, err := Decode(call, Options{})
 	require.NoError(t, err)
 	checkAccepted(t, req)
 	a := req.Args
@@ -264,7 +268,7 @@ func TestCaseInsensitiveNames(t *testing.T) {
 // Purchase prefer the exact name, else the first variant in sorted order
 // (ShareIt's all-upper spelling sorts first).
 func TestFieldPrefersExactName(t *testing.T) {
-	call, err := ReadCall(postRequest("", "PURCHASE_ID=1&city=lower&CITY=UPPER&City=Title"))
+	call, err := qlm.ReadCall(postRequest("", "PURCHASE_ID=1&city=lower&CITY=UPPER&City=Title"))
 	require.NoError(t, err)
 	for name, want := range map[string]string{"city": "lower", "CITY": "UPPER", "City": "Title", "cItY": "UPPER"} {
 		got, ok := call.Field(name)
@@ -274,7 +278,7 @@ func TestFieldPrefersExactName(t *testing.T) {
 	_, ok := call.Field("ZIP")
 	assert.False(t, ok)
 
-	req, err := call.Decode(Options{})
+	req, err := Decode(call, Options{})
 	require.NoError(t, err)
 	assert.Equal(t, "UPPER", req.Purchase.City)
 }

@@ -7,11 +7,13 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
 	"github.com/stretchr/testify/assert"
 )
 
 // decodeLine decodes a call with the guide's URL and the given order fields.
-func decodeLine(t *testing.T, fields string, opt Options) Request {
+func decodeLine(t *testing.T, fields string, opt Options) storefront.Request {
 	t.Helper()
 	return mustDecode(t, postRequest(qlmQuery, fields), opt)
 }
@@ -166,7 +168,7 @@ func TestEncodingFieldNames(t *testing.T) {
 // TestFieldValues: what PostgreSQL and the payload limits cannot take is
 // normalized with a warning rather than refused.
 func TestFieldValues(t *testing.T) {
-	euros := "x" + strings.Repeat("€", MaxValueBytes/3+1) // byte MaxValueBytes falls inside a "€"
+	euros := "x" + strings.Repeat("€", qlm.MaxValueBytes/3+1) // byte qlm.MaxValueBytes falls inside a "€"
 	tests := []struct {
 		name         string
 		fields       string
@@ -175,14 +177,14 @@ func TestFieldValues(t *testing.T) {
 		wantWarnings []string
 	}{
 		{"NUL removed", "FIRSTNAME=a%00b", "FIRSTNAME", "ab", []string{"FIRSTNAME: NUL bytes removed"}},
-		{"at the cap", "ADDITIONAL1=" + strings.Repeat("x", MaxValueBytes), "ADDITIONAL1", strings.Repeat("x", MaxValueBytes), nil},
-		{"over the cap", "ADDITIONAL1=" + strings.Repeat("x", MaxValueBytes+1), "ADDITIONAL1", strings.Repeat("x", MaxValueBytes),
+		{"at the cap", "ADDITIONAL1=" + strings.Repeat("x", qlm.MaxValueBytes), "ADDITIONAL1", strings.Repeat("x", qlm.MaxValueBytes), nil},
+		{"over the cap", "ADDITIONAL1=" + strings.Repeat("x", qlm.MaxValueBytes+1), "ADDITIONAL1", strings.Repeat("x", qlm.MaxValueBytes),
 			[]string{"ADDITIONAL1: longer than 2048 bytes; cut"}},
-		{"cut on a character boundary", "ENCODING=UTF8&ADDITIONAL1=" + url.QueryEscape(euros), "ADDITIONAL1", euros[:MaxValueBytes-1],
+		{"cut on a character boundary", "ENCODING=UTF8&ADDITIONAL1=" + url.QueryEscape(euros), "ADDITIONAL1", euros[:qlm.MaxValueBytes-1],
 			[]string{"ADDITIONAL1: longer than 2048 bytes; cut"}},
 		// The cap is on the decoded value: each Latin-1 byte here is two in UTF-8.
-		{"cap after decoding", "ADDITIONAL1=" + strings.Repeat("%FC", MaxValueBytes/2+1), "ADDITIONAL1",
-			strings.Repeat("ü", MaxValueBytes/2), []string{"ADDITIONAL1: longer than 2048 bytes; cut"}},
+		{"cap after decoding", "ADDITIONAL1=" + strings.Repeat("%FC", qlm.MaxValueBytes/2+1), "ADDITIONAL1",
+			strings.Repeat("ü", qlm.MaxValueBytes/2), []string{"ADDITIONAL1: longer than 2048 bytes; cut"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,7 +192,7 @@ func TestFieldValues(t *testing.T) {
 			got := req.Purchase.Fields[tt.field]
 			assert.Equal(t, tt.want, got)
 			assert.True(t, utf8.ValidString(got))
-			assert.LessOrEqual(t, len(got), MaxValueBytes)
+			assert.LessOrEqual(t, len(got), qlm.MaxValueBytes)
 			assert.Equal(t, tt.wantWarnings, req.Warnings)
 		})
 	}
@@ -279,19 +281,24 @@ func TestRebilling(t *testing.T) {
 	}
 }
 
-// TestPurchaseFields: each known field lands in its Purchase field, trimmed.
+// TestPurchaseFields: each known field lands in its Purchase field,
+// trimmed; the others (PRODUCT_ID, FAX, ADDITIONAL1, ...) are in Fields.
 func TestPurchaseFields(t *testing.T) {
 	fields := "PRODUCT_ID=+300123456+&COMPANY=ACME&PHONE=1&FAX=2&STREET=S&CITY=C&ZIP=Z&STATE=ST&COUNTRY=CO" +
 		"&ISO_CODE=DE&LANGUAGE_ID=2&RESELLER=R&ADDITIONAL1=A1&ADDITIONAL2=A2&PROMOTION_NAME=PN&PROMOTION_COUPON_CODE=PC" +
 		"&REG_NAME=RN&FIRSTNAME=F&LASTNAME=L"
 	req := decodeLine(t, orderLine+"&"+fields, Options{})
 	p := req.Purchase
+	assert.Equal(t, " 300123456 ", p.Fields["PRODUCT_ID"])
+	for name, value := range map[string]string{"FAX": "2", "ADDITIONAL1": "A1", "ADDITIONAL2": "A2", "PROMOTION_NAME": "PN", "PROMOTION_COUPON_CODE": "PC"} {
+		assert.Equal(t, value, p.Fields[name], name)
+	}
 	p.Fields = nil
-	assert.Equal(t, Purchase{
-		PurchaseID: "612345678", RunningNo: "1", ProductID: "300123456", Quantity: 1,
-		RegName: "RN", FirstName: "F", LastName: "L", Company: "ACME", Phone: "1", Fax: "2",
+	assert.Equal(t, storefront.Purchase{
+		PurchaseID: "612345678", RunningNo: "1", Quantity: 1,
+		RegName: "RN", FirstName: "F", LastName: "L", Company: "ACME", Phone: "1",
 		Street: "S", City: "C", Zip: "Z", State: "ST", Country: "CO", ISOCode: "DE", Language: "2",
-		Reseller: "R", Additional1: "A1", Additional2: "A2", PromotionName: "PN", PromotionCoupon: "PC",
+		Reseller: "R",
 	}, p)
 	assert.Equal(t, "F L", p.FullName())
 	assert.Equal(t, "R", req.AffiliateID(), "RESELLER when is_affiliateid is absent")

@@ -1,4 +1,4 @@
-package api
+package orderline
 
 import (
 	"errors"
@@ -16,7 +16,9 @@ import (
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
+	"github.com/keysmith/keysmith/storefront/shareit"
 )
 
 // received is when the test calls came.
@@ -30,7 +32,7 @@ const baseQuery = "is_vendor=ShareIt&is_productid=1&is_majorversion=1&is_minorve
 const baseForm = "PURCHASE_ID=L1&RUNNING_NO=2&PURCHASE_DATE=26/11/2026&PRODUCT_ID=300000001&QUANTITY=3&ENCODING=UTF8" +
 	"&FIRSTNAME=Ada&LASTNAME=Buyer&COMPANY=Buyer%20GmbH&EMAIL=buyer%40example.com&ISO_CODE=DE"
 
-// templateSet is Deps.Templates: the names of the templates that exist.
+// templateSet is Builder.Templates: the names of the templates that exist.
 type templateSet map[string]bool
 
 func (s templateSet) Has(name string) bool { return s[name] }
@@ -52,28 +54,28 @@ func lineConfig(t *testing.T, edit func(*config.Config)) *config.Config {
 }
 
 // decodeRequest reads and decodes a POST as the API does.
-func decodeRequest(t *testing.T, p *config.Provider, query, form string) shareit.Request {
+func decodeRequest(t *testing.T, p *config.Provider, query, form string) storefront.Request {
 	t.Helper()
 	r := httptest.NewRequest(http.MethodPost, "/qlmservice.asmx/GetActivationKey?"+query, strings.NewReader(form))
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	c, err := shareit.ReadCall(r)
+	c, err := qlm.ReadCall(r)
 	require.NoError(t, err)
-	req, err := c.Decode(shareit.Options{UTF8: p.UTF8(), DateLayout: p.DateLayout()})
+	req, err := shareit.Decode(c, shareit.Options{UTF8: p.UTF8(), DateLayout: p.DateLayout()})
 	require.NoError(t, err)
 	return req
 }
 
 // lineOf is newLine's line for a call with args added to baseQuery and
 // fields replacing or adding to baseForm's.
-func lineOf(t *testing.T, d Deps, args, fields string) (order.Line, error) {
+func lineOf(t *testing.T, d Builder, args, fields string) (order.Line, error) {
 	t.Helper()
 	p, ok := d.Config.Provider("shareit")
 	require.True(t, ok)
-	return newLine(d, p, decodeRequest(t, p, baseQuery+args, formWith(fields)), received)
+	return d.newLine(p, decodeRequest(t, p, baseQuery+args, formWith(fields)), received)
 }
 
 // mustLine is lineOf for a call that must be accepted.
-func mustLine(t *testing.T, d Deps, args, fields string) order.Line {
+func mustLine(t *testing.T, d Builder, args, fields string) order.Line {
 	t.Helper()
 	line, err := lineOf(t, d, args, fields)
 	require.NoError(t, err)
@@ -99,17 +101,15 @@ func formWith(fields string) string {
 	return form
 }
 
-func defaultDeps(t *testing.T) Deps {
-	return Deps{Config: lineConfig(t, nil), Templates: templateSet{"default": true}}
+func defaultBuilder(t *testing.T) Builder {
+	return Builder{Config: lineConfig(t, nil), Templates: templateSet{"default": true}}
 }
 
 func TestNewLineWholeLine(t *testing.T) {
-	line := mustLine(t, defaultDeps(t), "", "")
+	line := mustLine(t, defaultBuilder(t), "", "")
 	assert.Equal(t, order.Line{
-		Provider:   "shareit",
-		PurchaseID: "L1",
-		RunningNo:  "2",
-		OrderDate:  time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
+		LineID:    order.LineID{Provider: "shareit", PurchaseID: "L1", RunningNo: "2"},
+		OrderDate: time.Date(2026, 11, 26, 0, 0, 0, 0, time.UTC),
 		Product: order.Product{
 			ID: 1, Major: 1, Minor: 0, Name: "Demo App",
 			FeatureNames: []string{"Pro", "Export", "Cloud sync"},
@@ -136,7 +136,7 @@ func TestNewLineWholeLine(t *testing.T) {
 }
 
 func TestNewLineKeysAndSeats(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	for _, tc := range []struct {
 		name             string
 		args, fields     string
@@ -157,8 +157,8 @@ func TestNewLineKeysAndSeats(t *testing.T) {
 		{"is_quantity wins over QUANTITY", "&is_quantity=4", "", 4, 1, 4, false},
 		{"is_quantity when QUANTITY is unreadable", "&is_quantity=4", "QUANTITY=x", 4, 1, 4, false},
 		{"1000 keys, one per license", "&is_usemultipleactivationskey=false", "QUANTITY=1000", 1000, 1000, 1, false},
-		{"2^31-1 seats", "&is_quantity=2147483647", "", shareit.MaxSeats, 1, shareit.MaxSeats, false},
-		{"2^31-1 seats with additional activations", "&is_numberofactivationsperkey=1073741823&is_additionalactivations=1", "QUANTITY=2", 2, 1, shareit.MaxSeats, false},
+		{"2^31-1 seats", "&is_quantity=2147483647", "", qlm.MaxSeats, 1, qlm.MaxSeats, false},
+		{"2^31-1 seats with additional activations", "&is_numberofactivationsperkey=1073741823&is_additionalactivations=1", "QUANTITY=2", 2, 1, qlm.MaxSeats, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line := mustLine(t, d, tc.args, tc.fields)
@@ -175,7 +175,7 @@ func TestNewLineKeysAndSeats(t *testing.T) {
 }
 
 func TestNewLineRefusesKeysAndSeats(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	for _, tc := range []struct {
 		name, args, fields, reason string
 	}{
@@ -195,14 +195,14 @@ func TestNewLineRefusesKeysAndSeats(t *testing.T) {
 func requireBadRequest(t *testing.T, err error, reason string) {
 	t.Helper()
 	require.Error(t, err)
-	bad, ok := errors.AsType[*shareit.BadRequestError](err)
+	bad, ok := errors.AsType[*qlm.BadRequestError](err)
 	require.True(t, ok, "%T: %v", err, err)
 	assert.Equal(t, http.StatusBadRequest, bad.Status)
 	assert.Contains(t, bad.Reason(), reason)
 }
 
 func TestNewLineModels(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	for _, tc := range []struct {
 		model, floating, want string
 	}{
@@ -246,22 +246,22 @@ func TestNewLineModels(t *testing.T) {
 }
 
 func TestNewLineMaintenance(t *testing.T) {
-	thirty := Deps{Config: lineConfig(t, func(c *config.Config) { c.MaintenancePlanDays = 30 })}
+	thirty := Builder{Config: lineConfig(t, func(c *config.Config) { c.MaintenancePlanDays = 30 })}
 	for _, tc := range []struct {
 		name string
-		d    Deps
+		d    Builder
 		args string
 		days int
 		warn string
 	}{
-		{"none", defaultDeps(t), "", 0, ""},
-		{"plan: the default 365 days", defaultDeps(t), "&is_maintenance_plan=1", 365, ""},
+		{"none", defaultBuilder(t), "", 0, ""},
+		{"plan: the default 365 days", defaultBuilder(t), "&is_maintenance_plan=1", 365, ""},
 		{"plan: the configured days", thirty, "&is_maintenance_plan=true", 30, ""},
-		{"plan with explicit days", defaultDeps(t), "&is_maintenance_plan=1&is_maintduration=90", 90, ""},
+		{"plan with explicit days", defaultBuilder(t), "&is_maintenance_plan=1&is_maintduration=90", 90, ""},
 		{"explicit days over the configured ones", thirty, "&is_maintenance_plan=1&is_maintduration=730", 730, ""},
-		{"no plan", defaultDeps(t), "&is_maintenance_plan=0", 0, ""},
-		{"days without a plan", defaultDeps(t), "&is_maintduration=90", 0, "is_maintduration: QLM sets a maintenance plan only with is_maintenance_plan=1; no plan"},
-		{"days with no plan", defaultDeps(t), "&is_maintenance_plan=false&is_maintduration=90", 0, "is_maintduration:"},
+		{"no plan", defaultBuilder(t), "&is_maintenance_plan=0", 0, ""},
+		{"days without a plan", defaultBuilder(t), "&is_maintduration=90", 0, "is_maintduration: QLM sets a maintenance plan only with is_maintenance_plan=1; no plan"},
+		{"days with no plan", defaultBuilder(t), "&is_maintenance_plan=false&is_maintduration=90", 0, "is_maintduration:"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			line := mustLine(t, tc.d, tc.args, "")
@@ -290,7 +290,7 @@ func TestNewLineEmailTemplate(t *testing.T) {
 			}
 		}
 	})
-	d := Deps{Config: cfg, Templates: templateSet{"default": true, "neworder": true, "welcome": true, "tool": true}}
+	d := Builder{Config: cfg, Templates: templateSet{"default": true, "neworder": true, "welcome": true, "tool": true}}
 	single := strings.NewReplacer("is_productid=1&is_majorversion=1&is_minorversion=0", "is_productid=7")
 
 	for _, tc := range []struct {
@@ -316,7 +316,7 @@ func TestNewLineEmailTemplate(t *testing.T) {
 			if tc.product7 {
 				query = single.Replace(query)
 			}
-			line, err := newLine(d, p, decodeRequest(t, p, query, baseForm), received)
+			line, err := d.newLine(p, decodeRequest(t, p, query, baseForm), received)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, line.Email.Template)
 			assert.True(t, line.Email.Send)
@@ -337,7 +337,7 @@ func TestNewLineEmailTemplate(t *testing.T) {
 }
 
 func TestNewLineProductName(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	line := mustLine(t, d, "&is_productname=Demo%20App%20Pro%202026", "")
 	assert.Equal(t, "Demo App Pro 2026", line.Product.Name)
 	assert.Equal(t, uint32(1), line.Product.ID, "the name does not change the product")
@@ -349,7 +349,7 @@ func TestNewLineProductName(t *testing.T) {
 }
 
 func TestNewLineDates(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	outside := "PURCHASE_DATE: %s is outside the dates a key holds (2020-01-01 to " + license.LastDay.Format(time.DateOnly) + "); the order is dated the day it was received"
 	for _, tc := range []struct {
 		name, args, fields string
@@ -385,7 +385,7 @@ func TestNewLineDates(t *testing.T) {
 }
 
 func TestNewLineRefusesDates(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	lastDay := license.LastDay.Format(time.DateOnly)
 	for _, tc := range []struct {
 		name, args, fields, reason string
@@ -407,7 +407,7 @@ func TestNewLineRefusesDates(t *testing.T) {
 }
 
 func TestNewLineRefusesProducts(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	p, _ := d.Config.Provider("shareit")
 	for _, tc := range []struct {
 		name, from, to, reason string
@@ -419,13 +419,13 @@ func TestNewLineRefusesProducts(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			query := strings.Replace(baseQuery, tc.from, tc.to, 1)
-			_, err := newLine(d, p, decodeRequest(t, p, query, baseForm), received)
+			_, err := d.newLine(p, decodeRequest(t, p, query, baseForm), received)
 			requireBadRequest(t, err, tc.reason)
 		})
 	}
 
 	t.Run("no version, one configured", func(t *testing.T) {
-		line, err := newLine(d, p, decodeRequest(t, p, "is_productid=7", baseForm), received)
+		line, err := d.newLine(p, decodeRequest(t, p, "is_productid=7", baseForm), received)
 		require.NoError(t, err)
 		assert.Equal(t, order.Product{ID: 7, Major: 3, Minor: 1, Name: "Single Tool"}, line.Product)
 	})
@@ -434,14 +434,14 @@ func TestNewLineRefusesProducts(t *testing.T) {
 // Warnings from reading the call and from checking the line end up on the
 // line, the reading ones first, so that they are stored with the order.
 func TestNewLineKeepsDecodeWarnings(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	p, _ := d.Config.Provider("shareit")
 	req := decodeRequest(t, p, baseQuery+"&is_colour=blue&is_send_mail=maybe&is_usemultipleactivationskey=false&is_additionalactivations=1",
 		formWith("EMAIL=not-an-address&PURCHASE_DATE=15/03/2019"))
 	require.Len(t, req.Warnings, 3, "%q", req.Warnings)
 	decoded := append([]string(nil), req.Warnings...)
 
-	line, err := newLine(d, p, req, received)
+	line, err := d.newLine(p, req, received)
 	require.NoError(t, err)
 	require.Len(t, line.Warnings, 5, "%q", line.Warnings)
 	assert.Equal(t, decoded, line.Warnings[:3])
@@ -463,9 +463,9 @@ func TestNewLineKeepsDecodeWarnings(t *testing.T) {
 
 // Credentials never reach the line: it is stored and shown in Temporal.
 func TestNewLineHasNoCredentials(t *testing.T) {
-	d := defaultDeps(t)
+	d := defaultBuilder(t)
 	p, _ := d.Config.Provider("shareit")
-	line, err := newLine(d, p, decodeRequest(t, p, baseQuery+"&is_user=shareit&is_pwd="+testenv.Password, baseForm), received)
+	line, err := d.newLine(p, decodeRequest(t, p, baseQuery+"&is_user=shareit&is_pwd="+testenv.Password, baseForm), received)
 	require.NoError(t, err)
 	for name, v := range line.Args {
 		assert.NotContains(t, v, testenv.Password, name)

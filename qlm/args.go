@@ -1,4 +1,4 @@
-package shareit
+package qlm
 
 import (
 	"errors"
@@ -104,7 +104,7 @@ func (c *Call) parseArgs(dateLayout string) (Args, error) {
 		}
 		a.Raw[name] = raw[name]
 		if !knownArgs[name] {
-			c.warn("%s: not a QLM argument keysmith reads; stored only", label(name))
+			c.warn("%s: not a QLM argument keysmith reads; stored only", Label(name))
 		}
 	}
 
@@ -128,32 +128,32 @@ func (c *Call) parseArgs(dateLayout string) (Args, error) {
 	case major != "":
 		// Half a version cannot name a product; guessing the other half could
 		// issue keys for the wrong one.
-		return Args{}, badRequest("is_minorversion", "missing while is_majorversion is given")
+		return Args{}, BadRequest("is_minorversion", "missing while is_majorversion is given")
 	case minor != "":
-		return Args{}, badRequest("is_majorversion", "missing while is_minorversion is given")
+		return Args{}, BadRequest("is_majorversion", "missing while is_minorversion is given")
 	}
 
 	if a.Features, err = ParseFeatures(raw["is_features"]); err != nil {
 		return Args{}, err
 	}
 
-	if a.Quantity, err = count("is_quantity", get("is_quantity"), 1); err != nil {
+	if a.Quantity, err = Count("is_quantity", get("is_quantity"), 1); err != nil {
 		return Args{}, err
 	}
 	if a.MultipleActivationsKey, err = parseBool("is_usemultipleactivationskey", get("is_usemultipleactivationskey"), true); err != nil {
 		return Args{}, err
 	}
-	if a.ActivationsPerKey, err = count("is_numberofactivationsperkey", get("is_numberofactivationsperkey"), 1); err != nil {
+	if a.ActivationsPerKey, err = Count("is_numberofactivationsperkey", get("is_numberofactivationsperkey"), 1); err != nil {
 		return Args{}, err
 	}
-	if a.AdditionalActivations, err = count("is_additionalactivations", get("is_additionalactivations"), 0); err != nil {
+	if a.AdditionalActivations, err = Count("is_additionalactivations", get("is_additionalactivations"), 0); err != nil {
 		return Args{}, err
 	}
 
 	if s := get("is_licensemodel"); s != "" {
 		m, b, err := license.ParseModel(s)
 		if err != nil {
-			return Args{}, badRequest("is_licensemodel", "%s is not one of QLM's license models (permanent, trial, subscription, each also _floating or _cloud)", quote(s))
+			return Args{}, BadRequest("is_licensemodel", "%s is not one of QLM's license models (permanent, trial, subscription, each also _floating or _cloud)", Quote(s))
 		}
 		a.LicenseModel = license.ModelName(m, b)
 	}
@@ -161,7 +161,7 @@ func (c *Call) parseArgs(dateLayout string) (Args, error) {
 		return Args{}, err
 	}
 
-	if a.ExpDuration, err = count("is_expduration", get("is_expduration"), 0); err != nil {
+	if a.ExpDuration, err = Count("is_expduration", get("is_expduration"), 0); err != nil {
 		return Args{}, err
 	}
 	if a.ExpDate, err = parseQLMDate("is_expdate", get("is_expdate"), dateLayout); err != nil {
@@ -170,7 +170,7 @@ func (c *Call) parseArgs(dateLayout string) (Args, error) {
 	if a.MaintenancePlan, err = parseBool("is_maintenance_plan", get("is_maintenance_plan"), false); err != nil {
 		return Args{}, err
 	}
-	if a.MaintDuration, err = count("is_maintduration", get("is_maintduration"), 1); err != nil {
+	if a.MaintDuration, err = Count("is_maintduration", get("is_maintduration"), 1); err != nil {
 		return Args{}, err
 	}
 	if a.MaintDate, err = parseQLMDate("is_maintdate", get("is_maintdate"), dateLayout); err != nil {
@@ -207,20 +207,20 @@ func ParseFeatures(s string) (license.Features, error) {
 		}
 		setText, valueText, ok := strings.Cut(part, ":")
 		if !ok {
-			return f, badRequest("is_features", "%s is not set:value", quote(part))
+			return f, BadRequest("is_features", "%s is not set:value", Quote(part))
 		}
 		set, err := parseSmall(strings.TrimSpace(setText), 3)
 		if err != nil {
-			return f, badRequest("is_features", "set %s", err)
+			return f, BadRequest("is_features", "set %s", err)
 		}
 		var value uint64
 		if valueText = strings.TrimSpace(valueText); valueText != "" {
 			if value, err = parseSmall(valueText, 255); err != nil {
-				return f, badRequest("is_features", "value %s", err)
+				return f, BadRequest("is_features", "value %s", err)
 			}
 		}
 		if seen[set] {
-			return f, badRequest("is_features", "set %d given twice", set)
+			return f, BadRequest("is_features", "set %d given twice", set)
 		}
 		seen[set] = true
 		f[set] = uint8(value)
@@ -233,7 +233,7 @@ func ParseFeatures(s string) (license.Features, error) {
 func parseSmall(s string, limit uint64) (uint64, error) {
 	n, err := strconv.ParseUint(s, 10, 64)
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
-		return 0, fmt.Errorf("%s is not a number", quote(s))
+		return 0, fmt.Errorf("%s is not a number", Quote(s))
 	}
 	if err != nil || n > limit {
 		// s is all digits here, so it is safe to show; only its length is not.
@@ -248,25 +248,25 @@ func parseSmall(s string, limit uint64) (uint64, error) {
 func parseUint32(field, s string) (uint32, error) {
 	n, err := strconv.ParseUint(s, 10, 32)
 	if err != nil {
-		return 0, badRequest(field, "%s is not a number from 0 to %d", quote(s), uint32(1<<32-1))
+		return 0, BadRequest(field, "%s is not a number from 0 to %d", Quote(s), uint32(1<<32-1))
 	}
 	return uint32(n), nil
 }
 
 // count reads a count of licenses, seats or days: a whole number from min
 // to MaxSeats; "" is 0 (not given).
-func count(field, s string, min int) (int, error) {
+func Count(field, s string, min int) (int, error) {
 	if s == "" {
 		return 0, nil
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	switch {
 	case errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(s, "-"), err == nil && n > MaxSeats:
-		return 0, badRequest(field, "more than %d", MaxSeats)
+		return 0, BadRequest(field, "more than %d", MaxSeats)
 	case err != nil:
-		return 0, badRequest(field, "%s is not a whole number", quote(s))
+		return 0, BadRequest(field, "%s is not a whole number", Quote(s))
 	case n < int64(min):
-		return 0, badRequest(field, "%d is less than %d", n, min)
+		return 0, BadRequest(field, "%d is less than %d", n, min)
 	}
 	return int(n), nil
 }
@@ -281,7 +281,7 @@ func parseBool(field, s string, def bool) (bool, error) {
 	case "false", "0", "no", "n", "off":
 		return false, nil
 	}
-	return false, badRequest(field, "%s is not true or false", quote(s))
+	return false, BadRequest(field, "%s is not true or false", Quote(s))
 }
 
 // parseQLMDate reads a date in the provider's format, else in QLM's default
@@ -299,7 +299,7 @@ func parseQLMDate(field, s, layout string) (time.Time, error) {
 			return t.UTC(), nil
 		}
 	}
-	return time.Time{}, badRequest(field, "%s is not a date (yyyy-MM-dd or the provider's date_format)", quote(s))
+	return time.Time{}, BadRequest(field, "%s is not a date (yyyy-MM-dd or the provider's date_format)", Quote(s))
 }
 
 // checkText makes an argument storable text: invalid UTF-8 is read as
@@ -307,12 +307,12 @@ func parseQLMDate(field, s, layout string) (time.Time, error) {
 // warning. The value is not echoed, as it may be a secret.
 func (c *Call) checkText(field, v string) string {
 	if !utf8.ValidString(v) {
-		v = latin(v)
-		c.warn("%s: not valid UTF-8; read as Windows-1252", label(field))
+		v = Latin(v)
+		c.warn("%s: not valid UTF-8; read as Windows-1252", Label(field))
 	}
 	if strings.IndexByte(v, 0) >= 0 {
 		v = strings.ReplaceAll(v, "\x00", "")
-		c.warn("%s: NUL bytes removed", label(field))
+		c.warn("%s: NUL bytes removed", Label(field))
 	}
 	return v
 }

@@ -13,7 +13,7 @@ import (
 const credentials = "&is_vendor=ShareIt&is_user=" + secretUser + "&is_pwd=" + secretPwd
 
 // TestRefusals lists what is refused: only what could key the wrong thing.
-// Each refusal is a *BadRequestError whose Reason is one printable line that
+// Each refusal is a *qlm.BadRequestError whose Reason is one printable line that
 // names the field, never the credentials, and is what ShareIt gets back.
 // The caps (413, 414, 415) are in TestCaps.
 func TestRefusals(t *testing.T) {
@@ -129,38 +129,4 @@ func TestRefusalsViaGET(t *testing.T) {
 func TestDateLayoutRefusal(t *testing.T) {
 	bad := mustRefuse(t, postRequest(credentials+"&is_expdate=31%2F03%2F2026", orderLine), Options{DateLayout: "01/02/2006"})
 	assert.Equal(t, `is_expdate: "31/03/2026" is not a date (yyyy-MM-dd or the provider's date_format)`, bad.Reason())
-}
-
-// TestQuote: offending values are echoed quoted, on one line and cut short,
-// so that an error never becomes a copy of the request.
-func TestQuote(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"abc", `"abc"`},
-		{"", `""`},
-		{"a\r\nb", `"a\r\nb"`},
-		{"\xff", `"\xff"`},
-		{"Müller", `"Müller"`},
-		{strings.Repeat("x", 40), `"` + strings.Repeat("x", 32) + `"...`},
-		{strings.Repeat("x", 31) + "€", `"` + strings.Repeat("x", 31) + `"...`}, // not inside a character
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, quote(tt.in), "quote(%q)", tt.in)
-	}
-}
-
-// TestLabel: field names are input too; only short printable ASCII ones are
-// shown as sent.
-func TestLabel(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"is_features", "is_features"},
-		{"ADD[LICENSEENUMBER]", "ADD[LICENSEENUMBER]"},
-		{"", `""`},
-		{"A B", `"A B"`},
-		{"Straße", `"Straße"`},
-		{"a\nb", `"a\nb"`},
-		{strings.Repeat("N", 65), `"` + strings.Repeat("N", 32) + `"...`},
-	}
-	for _, tt := range tests {
-		assert.Equal(t, tt.want, label(tt.in), "label(%q)", tt.in)
-	}
 }

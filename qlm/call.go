@@ -1,13 +1,16 @@
-// Package shareit reads a call from ShareIt (Digital River MyCommerce) to the
-// vendor's Key Generator URL: the QLM is_* arguments the vendor wrote into the
-// URL (Args) and the purchase line ShareIt sends (Purchase).
+// Package qlm is QLM License Server's contract with the storefronts, as
+// every storefront kind shares it: a call to one of QLM's HTTP methods
+// (qlmservice.asmx/GetActivationKey, ...) carries the is_* arguments the
+// vendor wrote into the URL (Args: product, version, features, license
+// model, dates, seats) beside the storefront's own order fields, which
+// each storefront names its own way (package storefront and its kinds).
 //
-// It reads the request and nothing else: authentication, product look-up and
+// It reads the call and nothing else: authentication, product look-up and
 // key generation are the caller's. Doubtful input is normalized and reported
 // as a warning; only what cannot be read without risking a wrong key is an
 // error, and every error is a *BadRequestError whose text can be sent back to
-// ShareIt as is.
-package shareit
+// the storefront as is.
+package qlm
 
 import (
 	"errors"
@@ -41,21 +44,36 @@ type Call struct {
 	// fields are the other pairs, raw bytes not yet decoded from the
 	// order's character set; a body field wins over a query field.
 	fields url.Values
-	// utf8 is the character set the fields were read in (see decodeFields).
-	utf8 bool
 	// warnings found while reading.
 	warnings []string
 }
 
-// ReadCall reads the query and, for POST, the form body of a Key Generator
-// call. It refuses only what cannot be read: a query or body over its cap,
-// a body in another format, an argument given twice with different values.
-// The body is consumed.
+// ReadCall reads the query and, for POST, the form body of a call. It
+// refuses only what cannot be read: a query or body over its cap, a body
+// in another format, an argument given twice with different values. The
+// body is consumed.
 func ReadCall(r *http.Request) (*Call, error) {
-	var rawQuery string
+	var rawQuery, form string
 	if r.URL != nil {
 		rawQuery = r.URL.RawQuery
 	}
+	if len(rawQuery) > MaxQueryBytes {
+		return nil, &BadRequestError{Status: http.StatusRequestURITooLong, Field: "query", Problem: "longer than 8 KiB"}
+	}
+	if r.Method == http.MethodPost {
+		raw, err := readBody(r)
+		if err != nil {
+			return nil, err
+		}
+		form = raw
+	}
+	return NewCall(rawQuery, form)
+}
+
+// NewCall reads a call from its URL's query and its form body ("" for
+// none), as ReadCall does: for a storefront whose body is in another
+// format, form is "" and the body is the storefront's to read.
+func NewCall(rawQuery, form string) (*Call, error) {
 	if len(rawQuery) > MaxQueryBytes {
 		return nil, &BadRequestError{Status: http.StatusRequestURITooLong, Field: "query", Problem: "longer than 8 KiB"}
 	}
@@ -63,15 +81,9 @@ func ReadCall(r *http.Request) (*Call, error) {
 	if err != nil {
 		return nil, err
 	}
-	var body []pair
-	if r.Method == http.MethodPost {
-		raw, err := readBody(r)
-		if err != nil {
-			return nil, err
-		}
-		if body, err = parsePairs("body", raw, MaxPairs-len(query)); err != nil {
-			return nil, err
-		}
+	body, err := parsePairs("body", form, MaxPairs-len(query))
+	if err != nil {
+		return nil, err
 	}
 
 	c := &Call{args: map[string]string{}, fields: url.Values{}}
@@ -86,7 +98,7 @@ func ReadCall(r *http.Request) (*Call, error) {
 	for _, name := range slices.Sorted(maps.Keys(bodyArgs)) {
 		if q, ok := queryArgs[name]; ok {
 			if q != bodyArgs[name] && !secretArgs[name] {
-				c.warn("%s: the URL and the body differ; the URL's %s is used", name, quote(q))
+				c.warn("%s: the URL and the body differ; the URL's %s is used", name, Quote(q))
 			}
 			continue
 		}
@@ -124,67 +136,23 @@ func ReadCall(r *http.Request) (*Call, error) {
 	return c, nil
 }
 
-// Options are what a provider sets about its calls.
-type Options struct {
-	// UTF8 reads a call without ENCODING as UTF-8 (QLM has vendors set
-	// ShareIt's key generator to UTF-8) instead of ShareIt's documented
-	// default, ISO-8859-1.
-	UTF8 bool
-	// DateLayout is the Go layout of the provider's QLM date_format for
-	// is_expdate and is_maintdate, tried before QLM's defaults.
-	DateLayout string
+// Args reads the call's is_* arguments (see Args). dateLayout, when not
+// empty, is the provider's own date format for is_expdate and is_maintdate.
+func (c *Call) Args(dateLayout string) (Args, error) { return c.parseArgs(dateLayout) }
+
+// Fork is a copy of the call whose warnings are its own, so that decoding
+// it twice warns the same.
+func (c *Call) Fork() *Call {
+	f := *c
+	f.warnings = slices.Clone(c.warnings)
+	return &f
 }
 
-// Request is a decoded call: the arguments, the purchase line, and the
-// warnings about what was doubtful and how it was read.
-type Request struct {
-	Args     Args
-	Purchase Purchase
-	Warnings []string
-}
+// Warn records a warning about the call.
+func (c *Call) Warn(format string, a ...any) { c.warn(format, a...) }
 
-// Quantity is the number of licenses sold: is_quantity if the URL gives
-// it, else the purchase's QUANTITY.
-func (r Request) Quantity() int {
-	if r.Args.Quantity > 0 {
-		return r.Args.Quantity
-	}
-	return r.Purchase.Quantity
-}
-
-// AffiliateID is is_affiliateid if the URL gives it, else ShareIt's RESELLER.
-func (r Request) AffiliateID() string {
-	if r.Args.AffiliateID != "" {
-		return r.Args.AffiliateID
-	}
-	return r.Purchase.Reseller
-}
-
-// Decode interprets the call: its arguments and its purchase line. It
-// refuses what cannot be keyed without risking the wrong key (an unreadable
-// product, version, feature string, count, model or date; no PURCHASE_ID);
-// everything else is read as well as it can be, with a warning.
-func (c *Call) Decode(opt Options) (Request, error) {
-	saved := c.warnings
-	defer func() { c.warnings = saved }() // so that decoding again warns the same
-	args, err := c.parseArgs(opt.DateLayout)
-	if err != nil {
-		return Request{}, err
-	}
-	p, err := c.purchase(opt.UTF8)
-	if err != nil {
-		return Request{}, err
-	}
-	r := Request{Args: args, Purchase: p}
-	if p.QuantityProblem != "" {
-		if args.Quantity == 0 {
-			return Request{}, badRequest("QUANTITY", "%s", strings.TrimPrefix(p.QuantityProblem, "QUANTITY: "))
-		}
-		c.warn("%s; is_quantity %d is used", p.QuantityProblem, args.Quantity)
-	}
-	r.Warnings = slices.Clone(c.warnings)
-	return r, nil
-}
+// Warnings are the warnings so far.
+func (c *Call) Warnings() []string { return slices.Clone(c.warnings) }
 
 // Arg is an is_* argument by its lower-case name, "" when absent.
 func (c *Call) Arg(name string) string { return c.args[name] }
@@ -206,26 +174,44 @@ func (c *Call) warn(format string, a ...any) {
 
 func isArg(name string) bool { return strings.HasPrefix(strings.ToLower(name), "is_") }
 
-// readBody reads a form body. It does not use r.ParseForm, which would
-// also merge the query and drop pairs holding ';'.
-func readBody(r *http.Request) (string, error) {
-	if r.Body == nil {
+// ReadForm reads a POST's form body, as ReadCall does ("" for another
+// method): for a storefront that signs the body itself.
+func ReadForm(r *http.Request) (string, error) {
+	if r.Method != http.MethodPost {
 		return "", nil
+	}
+	return readBody(r)
+}
+
+// ReadBody reads a body in any format, within MaxBodyBytes.
+func ReadBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil {
+		return nil, nil
 	}
 	tooBig := &BadRequestError{Status: http.StatusRequestEntityTooLarge, Field: "body", Problem: "larger than 1 MiB"}
 	if r.ContentLength > MaxBodyBytes {
-		return "", tooBig
+		return nil, tooBig
 	}
 	data, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
 	if err != nil {
 		// The caller may have wrapped the body in http.MaxBytesReader itself.
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return "", tooBig
+			return nil, tooBig
 		}
-		return "", badRequest("body", "cannot be read")
+		return nil, BadRequest("body", "cannot be read")
 	}
 	if len(data) > MaxBodyBytes {
-		return "", tooBig
+		return nil, tooBig
+	}
+	return data, nil
+}
+
+// readBody reads a form body. It does not use r.ParseForm, which would
+// also merge the query and drop pairs holding ';'.
+func readBody(r *http.Request) (string, error) {
+	data, err := ReadBody(r)
+	if err != nil {
+		return "", err
 	}
 	if len(data) == 0 {
 		return "", nil
@@ -238,7 +224,7 @@ func readBody(r *http.Request) (string, error) {
 			return "", &BadRequestError{
 				Status:  http.StatusUnsupportedMediaType,
 				Field:   "Content-Type",
-				Problem: quote(ct) + " is not application/x-www-form-urlencoded",
+				Problem: Quote(ct) + " is not application/x-www-form-urlencoded",
 			}
 		}
 	}
@@ -265,12 +251,12 @@ func parsePairs(source, raw string, max int) ([]pair, error) {
 		rawName, rawValue, _ := strings.Cut(p, "=")
 		name, err := url.QueryUnescape(rawName)
 		if err != nil {
-			return nil, badRequest(source, "malformed percent-encoding in a field name")
+			return nil, BadRequest(source, "malformed percent-encoding in a field name")
 		}
 		value, err := url.QueryUnescape(rawValue)
 		if err != nil {
 			// Name the field but never show the value: it may be is_pwd.
-			return nil, badRequest(source, "malformed percent-encoding in %s", label(name))
+			return nil, BadRequest(source, "malformed percent-encoding in %s", Label(name))
 		}
 		pairs = append(pairs, pair{name, value})
 	}
@@ -311,7 +297,7 @@ func (c *Call) collectArgs(pairs []pair) (map[string]string, error) {
 			value = c.checkText(name, value)
 		}
 		if prev, seen := args[name]; seen && prev != value {
-			return nil, badRequest(label(name), "given more than once with different values")
+			return nil, BadRequest(Label(name), "given more than once with different values")
 		}
 		args[name] = value
 	}

@@ -1,6 +1,14 @@
-package api
+// Package orderline turns a storefront's request into a checked order
+// line: the product and version the QLM arguments name, the keys and seats,
+// the license model, the dates, the email, and for a renewal the line it
+// extends. Whatever the storefront, nothing the workflow could refuse
+// passes: a refusal is a *qlm.BadRequestError fit for the storefront.
+//
+// It needs no HTTP and, given a Lookup, no Postgres.
+package orderline
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -9,103 +17,79 @@ import (
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/shareit"
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
 )
 
 // maxKeys caps the keys one call issues (one key per license); a key may
 // carry any number of seats.
 const maxKeys = 1000
 
-// decodeLine turns a Key Generator call into a checked order line: it reads
-// the call, finds and authenticates the provider, applies the webhook's
-// product mapping, decodes arguments and fields, and checks the line
-// against the configured product, so that nothing the workflow could refuse
-// reaches it. A refusal says why, in a line fit for the storefront.
-//
-// The provider is returned once the caller is authenticated, with a line
-// or a refusal of it.
-func decodeLine(d Deps, auth *authenticator, r *http.Request, method string) (order.Line, *config.Provider, *refusal) {
-	call, err := shareit.ReadCall(r)
-	if err != nil {
-		return order.Line{}, nil, refuse(d, err)
-	}
-	p, ok := d.Config.Provider(call.Arg("is_vendor"))
-	if !ok {
-		return order.Line{}, nil, &refusal{status: http.StatusUnauthorized, reason: "is_vendor: unknown provider"}
-	}
-	if refused := auth.authenticate(r.Context(), r, p, call); refused != nil {
-		return order.Line{}, nil, refused
-	}
-	line, refused := decodeAuthenticated(d, r, method, p, call)
-	return line, p, refused
+// Builder builds order lines.
+type Builder struct {
+	Config *config.Config
+	// Templates tells which email templates exist (is_emailtemplate); nil
+	// reads none.
+	Templates interface{ Has(name string) bool }
+	// Store finds the lines renewals extend.
+	Store Lookup
+	// ReportWithin is how long a held line's workflow waits for the API's
+	// report that the storefront received the keys.
+	ReportWithin time.Duration
 }
 
-// decodeAuthenticated builds the line of an authenticated call.
-func decodeAuthenticated(d Deps, r *http.Request, method string, p *config.Provider, call *shareit.Call) (order.Line, *refusal) {
-	if method == methodWebHook {
-		productID, _ := call.Field("PRODUCT_ID")
-		productID = strings.TrimSpace(productID)
-		mapping, ok := p.Products[productID]
-		if !ok {
-			return order.Line{}, &refusal{status: http.StatusBadRequest,
-				reason: fmt.Sprintf("PRODUCT_ID: %q has no product mapping for provider %s", productID, p.Name)}
-		}
-		args, err := shareit.ParseQuery(mapping) // checked when the configuration was loaded
-		if err != nil {
-			return order.Line{}, &refusal{status: http.StatusBadRequest, reason: "PRODUCT_ID " + productID + ": bad mapping in the configuration"}
-		}
-		call.WithMapping(args)
-	}
-	req, err := call.Decode(shareit.Options{UTF8: p.UTF8(), DateLayout: p.DateLayout()})
-	if err != nil {
-		return order.Line{}, refuse(d, err)
-	}
-	received := time.Now().UTC()
-	var line order.Line
+// QLM's methods that renew rather than sell, as the URL names them
+// (lower-cased).
+const (
+	MethodRenewMaintenance  = "renewmaintenanceplan"
+	MethodRenewSubscription = "renewsubscriptionhttp"
+)
+
+// Line builds the checked order line of req, a call from provider p
+// received when received. A renewal is looked up in the store; a store
+// failure is an error that is not a *qlm.BadRequestError.
+func (b Builder) Line(ctx context.Context, p *config.Provider, req storefront.Request, received time.Time) (order.Line, error) {
+	var (
+		line order.Line
+		err  error
+	)
 	switch {
-	case method == methodRenewMaintenance:
-		line, err = renewMaintenance(r.Context(), d, p, req, received)
-	case req.Purchase.Renewal():
-		if line, err = newLine(d, p, req, received); err == nil {
-			line, err = renewSubscription(r.Context(), d, p, req, line, received)
+	case req.Method == MethodRenewMaintenance:
+		line, err = b.renewMaintenance(ctx, p, req, received)
+	case req.Method == MethodRenewSubscription:
+		line, err = b.renewSubscription(ctx, p, req, order.Line{}, received)
+	case req.Purchase.Renewal(), req.Purchase.Subscription != "":
+		// A purchase that names its original renews it; one that names a
+		// subscription keysmith keyed before (a rebill) too.
+		if line, err = b.newLine(p, req, received); err == nil {
+			line, err = b.renewSubscription(ctx, p, req, line, received)
 		}
 	default:
-		line, err = newLine(d, p, req, received)
+		line, err = b.newLine(p, req, received)
 	}
 	if err != nil {
-		return order.Line{}, refuse(d, err)
+		return order.Line{}, err
 	}
-	if p.Holds() {
-		line.Confirm = &order.Confirm{ReportWithin: d.reportWithin(), CancelAfterDays: p.CancelUnconfirmedAfterDays}
+	if p.Holds() && !req.Confirmed {
+		line.Confirm = &order.Confirm{ReportWithin: b.ReportWithin, CancelAfterDays: p.CancelUnconfirmedAfterDays}
 	}
 	return line, nil
 }
 
-// refuse answers a line that cannot be keyed: with its reason when the
-// call is at fault, else (the database failing a renewal's look-up) with a
-// 503 the storefront retries.
-func refuse(d Deps, err error) *refusal {
-	if bad, ok := err.(*shareit.BadRequestError); ok {
-		return &refusal{status: bad.Status, reason: bad.Reason()}
-	}
-	d.Log.Error("Decode order line", "error", err)
-	return &refusal{status: http.StatusServiceUnavailable, reason: "key service temporarily unavailable; try again"}
-}
-
 // lineError is a refusal of the line in the storefront's terms.
 func lineError(field, format string, a ...any) error {
-	return &shareit.BadRequestError{Status: http.StatusBadRequest, Field: field, Problem: fmt.Sprintf(format, a...)}
+	return &qlm.BadRequestError{Status: http.StatusBadRequest, Field: field, Problem: fmt.Sprintf(format, a...)}
 }
 
 // newLine checks a decoded call against the configured product and decides
 // the keys, the seats, the license model and the dates. received is when
 // the call came, the order's date when it gives none.
-func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time) (order.Line, error) {
+func (b Builder) newLine(p *config.Provider, req storefront.Request, received time.Time) (order.Line, error) {
 	a, o := req.Args, req.Purchase
 	warnings := req.Warnings
 	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
 
-	prod, err := product(d.Config, a)
+	prod, err := product(b.Config, a)
 	if err != nil {
 		return order.Line{}, err
 	}
@@ -126,11 +110,11 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 	switch {
 	case keyCount > maxKeys:
 		return order.Line{}, lineError("quantity", "%d keys (one per license) is more than %d in one call; use one key for all licenses", keyCount, maxKeys)
-	case a.MultipleActivationsKey && qty > shareit.MaxSeats/perKey, seats > shareit.MaxSeats, seats < 1:
-		return order.Line{}, lineError("quantity", "more than %d seats in one key", shareit.MaxSeats)
+	case a.MultipleActivationsKey && qty > qlm.MaxSeats/perKey, seats > qlm.MaxSeats, seats < 1:
+		return order.Line{}, lineError("quantity", "more than %d seats in one key", qlm.MaxSeats)
 	}
 
-	model, binding, _ := license.ParseModel(a.LicenseModel) // checked by shareit
+	model, binding, _ := license.ParseModel(a.LicenseModel) // checked by qlm
 	if a.Floating && binding == license.Computer {
 		binding = license.Floating // QLM: "the number of floating seats will be set to the quantity ordered"
 	}
@@ -142,10 +126,8 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 		orderDate = time.Time{}
 	}
 	line := order.Line{
-		Provider:   p.Name,
-		PurchaseID: o.PurchaseID,
-		RunningNo:  o.RunningNo,
-		OrderDate:  orderDate,
+		LineID:    order.LineID{Provider: p.Name, PurchaseID: o.PurchaseID, RunningNo: o.RunningNo},
+		OrderDate: orderDate,
 		Product: order.Product{
 			ID: prod.ID, Major: prod.Major, Minor: prod.Minor, Name: prod.Name,
 			FeatureNames: prod.FeatureNames(a.Features),
@@ -158,7 +140,7 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 		Expires:       a.ExpDate,
 		ExpiresInDays: a.ExpDuration,
 		Customer:      customerOf(o),
-		Email:         order.Email{Send: a.SendMail, Template: prod.EmailTemplate},
+		Subscription:  o.Subscription,
 		Fields:        o.Fields,
 		Args:          a.Raw,
 	}
@@ -172,16 +154,14 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 	case a.MaintenancePlan && a.MaintDuration > 0:
 		line.MaintenanceInDays = a.MaintDuration
 	case a.MaintenancePlan:
-		line.MaintenanceInDays = d.Config.MaintenancePlanDays
+		line.MaintenanceInDays = b.Config.MaintenancePlanDays
 	case a.MaintDuration > 0:
 		warn("is_maintduration: QLM sets a maintenance plan only with is_maintenance_plan=1; no plan")
 	}
-	if a.EmailTemplate != "" && d.Templates != nil {
-		if name, ok := d.Config.Template(a.EmailTemplate, d.Templates.Has); ok {
-			line.Email.Template = name
-		} else {
-			warn("is_emailtemplate: no template %q (template_names maps QLM's names); the product's %q is used", a.EmailTemplate, prod.EmailTemplate)
-		}
+	var problem string
+	line.Email, problem = b.email(prod, a.EmailTemplate, a.SendMail)
+	if problem != "" {
+		warn("%s", problem)
 	}
 	if err := checkDates(line, received); err != nil {
 		return order.Line{}, err
@@ -192,7 +172,7 @@ func newLine(d Deps, p *config.Provider, req shareit.Request, received time.Time
 
 // product finds the configured product version the call names. QLM always
 // sends a version; none is accepted when the product has only one.
-func product(cfg *config.Config, a shareit.Args) (*config.Product, error) {
+func product(cfg *config.Config, a qlm.Args) (*config.Product, error) {
 	if !a.HasProductID {
 		return nil, lineError("is_productid", "missing")
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keysmith/keysmith/qlm"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -15,7 +16,7 @@ import (
 // TestGuideURL reads the guide's URL exactly as printed, placeholders and
 // all: the vendor pastes it into ShareIt's Key Generator URL setting.
 func TestGuideURL(t *testing.T) {
-	call, err := ReadCall(httptest.NewRequest(http.MethodGet, guideURL, nil))
+	call, err := qlm.ReadCall(httptest.NewRequest(http.MethodGet, guideURL, nil))
 	require.NoError(t, err)
 	user, pwd := call.Credentials()
 	assert.Equal(t, "<user>", user)
@@ -36,7 +37,7 @@ func TestQueryShapes(t *testing.T) {
 	tests := []struct {
 		name    string
 		query   string
-		wantRaw map[string]string // Args.Raw: every argument as read
+		wantRaw map[string]string // qlm.Args.Raw: every argument as read
 	}{
 		{"opening ?&", "&is_productid=1", map[string]string{"is_productid": "1"}},
 		{"empty pairs", "&&is_productid=1&&&is_vendor=ShareIt&&",
@@ -47,7 +48,7 @@ func TestQueryShapes(t *testing.T) {
 		{"unencoded ;", "is_features=0:3;1:1", map[string]string{"is_features": "0:3;1:1"}},
 		{"encoded ;", "is_features=0%3A3%3B1%3A1", map[string]string{"is_features": "0:3;1:1"}},
 		{"name without =", "is_affiliateid", map[string]string{"is_affiliateid": ""}},
-		{"raw kept, Args trimmed", "is_vendor=+ShareIt+", map[string]string{"is_vendor": " ShareIt "}},
+		{"raw kept, qlm.Args trimmed", "is_vendor=+ShareIt+", map[string]string{"is_vendor": " ShareIt "}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,18 +64,18 @@ func TestQueryShapes(t *testing.T) {
 // ';' survive, which url.ParseQuery would drop.
 func TestParseQuery(t *testing.T) {
 	for _, raw := range []string{"is_features=0:3;1:1", "is_features=0%3A3%3B1%3A1", "&&is_features=0:3;1:1&"} {
-		q, err := ParseQuery(raw)
+		q, err := qlm.ParseQuery(raw)
 		require.NoError(t, err, raw)
 		assert.Equal(t, "0:3;1:1", q.Get("is_features"), raw)
 	}
 
-	q, err := ParseQuery("&is_productid=1&is_productid=2&Name=A+B")
+	q, err := qlm.ParseQuery("&is_productid=1&is_productid=2&Name=A+B")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"1", "2"}, q["is_productid"], "ParseQuery keeps repeats for the caller")
+	assert.Equal(t, []string{"1", "2"}, q["is_productid"], "qlm.ParseQuery keeps repeats for the caller")
 	assert.Equal(t, "A B", q.Get("Name"))
 
-	_, err = ParseQuery("is_features=0%zz")
-	var bad *BadRequestError
+	_, err = qlm.ParseQuery("is_features=0%zz")
+	var bad *qlm.BadRequestError
 	require.ErrorAs(t, err, &bad)
 	assert.Equal(t, "query: malformed percent-encoding in is_features", bad.Reason())
 }
@@ -117,13 +118,13 @@ func TestArgsInBody(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			call, err := ReadCall(postRequest(tt.query, orderLine+"&"+tt.body))
+			call, err := qlm.ReadCall(postRequest(tt.query, orderLine+"&"+tt.body))
 			require.NoError(t, err)
 			user, pwd := call.Credentials()
 			assert.Equal(t, tt.wantUser, user)
 			assert.Equal(t, tt.wantPwd, pwd)
 
-			req, err := call.Decode(Options{})
+			req, err := Decode(call, Options{})
 			require.NoError(t, err)
 			checkAccepted(t, req)
 			assert.Equal(t, tt.wantProductID, req.Args.ProductID)
@@ -162,7 +163,7 @@ func TestCaps(t *testing.T) {
 			return r
 		}
 	}
-	tooBig := padded(MaxBodyBytes + 1)
+	tooBig := padded(qlm.MaxBodyBytes + 1)
 
 	tests := []struct {
 		name   string
@@ -170,21 +171,21 @@ func TestCaps(t *testing.T) {
 		status int // 0: accepted
 		reason string
 	}{
-		{"query at the cap", func() *http.Request { return getRequest(padded(MaxQueryBytes)) }, 0, ""},
-		{"query over the cap", func() *http.Request { return getRequest(padded(MaxQueryBytes + 1)) },
+		{"query at the cap", func() *http.Request { return getRequest(padded(qlm.MaxQueryBytes)) }, 0, ""},
+		{"query over the cap", func() *http.Request { return getRequest(padded(qlm.MaxQueryBytes + 1)) },
 			http.StatusRequestURITooLong, "query: longer than 8 KiB"},
 
-		{"pairs at the cap", func() *http.Request { return getRequest(pairs(MaxPairs)) }, 0, ""},
-		{"pairs over the cap", func() *http.Request { return getRequest(pairs(MaxPairs + 1)) },
+		{"pairs at the cap", func() *http.Request { return getRequest(pairs(qlm.MaxPairs)) }, 0, ""},
+		{"pairs over the cap", func() *http.Request { return getRequest(pairs(qlm.MaxPairs + 1)) },
 			http.StatusRequestEntityTooLarge, "query: more than 300 fields"},
 		{"pairs at the cap, query and body", func() *http.Request { return postRequest(pairs(200), pairs(100)) }, 0, ""},
 		{"pairs over the cap, query and body", func() *http.Request { return postRequest(pairs(200), pairs(101)) },
 			http.StatusRequestEntityTooLarge, "body: more than 300 fields"},
 		{"empty pairs do not count", func() *http.Request {
-			return getRequest(strings.Repeat("&", MaxQueryBytes-len(orderLine)) + orderLine)
+			return getRequest(strings.Repeat("&", qlm.MaxQueryBytes-len(orderLine)) + orderLine)
 		}, 0, ""},
 
-		{"body at the cap", func() *http.Request { return postRequest("", padded(MaxBodyBytes)) }, 0, ""},
+		{"body at the cap", func() *http.Request { return postRequest("", padded(qlm.MaxBodyBytes)) }, 0, ""},
 		{"body over the cap", func() *http.Request { return postRequest("", tooBig) },
 			http.StatusRequestEntityTooLarge, "body: larger than 1 MiB"},
 		{"body over the cap, length unknown", func() *http.Request {

@@ -1,4 +1,4 @@
-package shareit
+package qlm
 
 import (
 	"fmt"
@@ -26,12 +26,12 @@ func (e *BadRequestError) Error() string { return e.Reason() }
 func sprintf(format string, a ...any) string { return fmt.Sprintf(format, a...) }
 
 // latin decodes Windows-1252, which maps every byte to a character.
-func latin(s string) string {
+func Latin(s string) string {
 	s, _ = charmap.Windows1252.NewDecoder().String(s)
 	return s
 }
 
-func badRequest(field, format string, a ...any) *BadRequestError {
+func BadRequest(field, format string, a ...any) *BadRequestError {
 	return &BadRequestError{Status: http.StatusBadRequest, Field: field, Problem: fmt.Sprintf(format, a...)}
 }
 
@@ -41,7 +41,7 @@ const maxQuoted = 32
 
 // quote renders an offending value for an error message. strconv.Quote keeps
 // the message on one line whatever bytes the value holds.
-func quote(s string) string {
+func Quote(s string) string {
 	if len(s) > maxQuoted {
 		cut := maxQuoted
 		for cut > 0 && !utf8.RuneStart(s[cut]) {
@@ -54,13 +54,13 @@ func quote(s string) string {
 
 // label names a field in an error message: as sent when it is short,
 // printable ASCII, quoted otherwise, because unknown field names are input too.
-func label(name string) string {
+func Label(name string) string {
 	if name == "" || len(name) > 64 {
-		return quote(name)
+		return Quote(name)
 	}
 	for i := 0; i < len(name); i++ {
 		if name[i] <= ' ' || name[i] > '~' {
-			return quote(name)
+			return Quote(name)
 		}
 	}
 	return name

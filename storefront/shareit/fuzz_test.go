@@ -11,13 +11,15 @@ import (
 	"unicode/utf8"
 
 	"github.com/keysmith/keysmith/license"
+	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/storefront"
 )
 
-// FuzzReadCall feeds arbitrary calls through ReadCall, WithMapping and
+// FuzzReadCall feeds arbitrary calls through qlm.ReadCall, WithMapping and
 // Decode, with the test credentials appended to the query, and checks what
-// holds for every call: no panic; every error a *BadRequestError with a 4xx
+// holds for every call: no panic; every error a *qlm.BadRequestError with a 4xx
 // status and a one-line printable reason; the credentials never in an
-// error, a warning or Args.Raw unless the input itself repeats them
+// error, a warning or qlm.Args.Raw unless the input itself repeats them
 // elsewhere; and an accepted call is one that can be keyed.
 func FuzzReadCall(f *testing.F) {
 	for _, name := range []string{"order_latin1.form", "order_utf8.form"} {
@@ -52,20 +54,20 @@ func FuzzReadCall(f *testing.F) {
 				(strings.Contains(s, secretPwd) && !strings.Contains(input, secretPwd))
 		}
 
-		req, err := func() (Request, error) {
-			call, err := ReadCall(r)
+		req, err := func() (storefront.Request, error) {
+			call, err := qlm.ReadCall(r)
 			if err != nil {
-				return Request{}, err
+				return storefront.Request{}, err
 			}
-			if m, err := ParseQuery(mapping); err == nil {
+			if m, err := qlm.ParseQuery(mapping); err == nil {
 				call.WithMapping(m)
 			}
-			return call.Decode(Options{UTF8: utf8Default})
+			return Decode(call, Options{UTF8: utf8Default})
 		}()
 		if err != nil {
-			bad, ok := err.(*BadRequestError)
+			bad, ok := err.(*qlm.BadRequestError)
 			if !ok {
-				t.Fatalf("err = %v (%T), want *BadRequestError", err, err)
+				t.Fatalf("err = %v (%T), want *qlm.BadRequestError", err, err)
 			}
 			if bad.Status < 400 || bad.Status > 499 {
 				t.Fatalf("Status = %d for %q", bad.Status, bad.Reason())
@@ -88,7 +90,7 @@ func FuzzReadCall(f *testing.F) {
 		}
 
 		p := req.Purchase
-		if p.PurchaseID == "" || len(p.PurchaseID) > maxPurchaseID || p.RunningNo == "" || len(p.RunningNo) > maxRunningNo {
+		if p.PurchaseID == "" || len(p.PurchaseID) > storefront.MaxPurchaseID || p.RunningNo == "" || len(p.RunningNo) > storefront.MaxRunningNo {
 			t.Fatalf("accepted PURCHASE_ID %q, RUNNING_NO %q", p.PurchaseID, p.RunningNo)
 		}
 		if strings.ContainsFunc(p.PurchaseID+p.RunningNo, func(r rune) bool { return !unicode.IsPrint(r) || r == utf8.RuneError }) {
@@ -99,58 +101,20 @@ func FuzzReadCall(f *testing.F) {
 		}
 		for name, v := range p.Fields {
 			if strings.HasPrefix(strings.ToLower(name), "is_") || !utf8.ValidString(name) || !utf8.ValidString(v) ||
-				strings.ContainsRune(name+v, 0) || len(v) > MaxValueBytes {
+				strings.ContainsRune(name+v, 0) || len(v) > qlm.MaxValueBytes {
 				t.Fatalf("Fields holds %q=%q", name, v)
 			}
 		}
 		if p.Email != "" && strings.ContainsAny(p.Email, " <>\r\n") {
 			t.Fatalf("Email %q is not a bare address", p.Email)
 		}
-		if f, err := ParseFeatures(req.Args.Features.String()); err != nil || f != req.Args.Features {
+		if f, err := qlm.ParseFeatures(req.Args.Features.String()); err != nil || f != req.Args.Features {
 			t.Fatalf("features %v do not survive String(): %v, %v", req.Args.Features, f, err)
 		}
 		if m := req.Args.LicenseModel; m != "" {
 			if _, _, err := license.ParseModel(m); err != nil || m != strings.ToLower(m) {
 				t.Fatalf("LicenseModel %q", m)
 			}
-		}
-	})
-}
-
-// FuzzParseFeatures checks that ParseFeatures never panics, that its errors
-// are short clean lines that never echo more than a bounded piece of the
-// input, and that what it accepts survives a round trip through String().
-func FuzzParseFeatures(f *testing.F) {
-	for _, s := range []string{
-		"", "0", "0:3;1:1", "0:1;1:2;2:3;3:6", "3:255", "4:1", "0:256", "0:1;0:2", "1:", ":", ";",
-		"0:3;", "0:7;", " 0 : 3 ; ; 1 : 1 ", "0:3,1:1", "1:99999999999999999999999", "-1:3", "0:\xff",
-		"0:" + secretPwd,
-	} {
-		f.Add(s)
-	}
-	f.Fuzz(func(t *testing.T, s string) {
-		features, err := ParseFeatures(s)
-		if err != nil {
-			bad, ok := err.(*BadRequestError)
-			if !ok {
-				t.Fatalf("err = %v (%T), want *BadRequestError", err, err)
-			}
-			if bad.Status != http.StatusBadRequest || bad.Field != "is_features" {
-				t.Fatalf("Status %d, Field %q", bad.Status, bad.Field)
-			}
-			msg := err.Error()
-			if !cleanLine(msg) || len(msg) > 200 {
-				t.Fatalf("error %q is not a short clean line", msg)
-			}
-			// A value longer than the echo limit is never repeated whole.
-			if len(s) > maxQuoted+3 && strings.Contains(msg, s) {
-				t.Fatalf("error %q echoes the whole input", msg)
-			}
-			return
-		}
-		again, err := ParseFeatures(features.String())
-		if err != nil || again != features {
-			t.Fatalf("ParseFeatures(%q) = %v, %v; want %v", features.String(), again, err, features)
 		}
 	})
 }

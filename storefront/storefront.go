@@ -1,0 +1,162 @@
+// Package storefront is the seam between keysmith and the storefronts that
+// sell its keys. A storefront is a kind (ShareIt, FastSpring, ...) behind
+// one small interface: how its calls are read, how they authenticate
+// beyond what every provider checks (addresses, basic auth, QLM's
+// is_user/is_pwd), how their bodies become purchases, and how they are
+// answered. Everything after a Request (the checked order line, the
+// workflow, the store, the mail) is the same for every kind.
+//
+// The is_* arguments are QLM's, the same for every storefront (package
+// qlm); a purchase is the storefront's, named its own way, read into the
+// neutral Purchase.
+package storefront
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/qlm"
+)
+
+// Kind is one storefront's way of calling.
+type Kind interface {
+	// Read reads a call to one of QLM's methods (method lower-cased, such
+	// as "getactivationkey") from provider p. It refuses, with a
+	// *qlm.BadRequestError, a body that is not in the kind's format
+	// (400/413/415). The body is consumed.
+	Read(r *http.Request, p *config.Provider, method string) (*Call, error)
+	// Verify checks what the kind itself signs (a hash or an HMAC of the
+	// body) once the provider's own checks passed; nil when the kind signs
+	// nothing or the signature is right, else a *qlm.BadRequestError with
+	// status 401 or 403.
+	Verify(c *Call, p *config.Provider) error
+	// Decode reads the call's purchase lines.
+	Decode(c *Call, p *config.Provider) (Reading, error)
+}
+
+// Call is a call as its kind read it.
+type Call struct {
+	// Method is QLM's method the URL names, lower-cased.
+	Method string
+	// QLM holds the is_* arguments (from the URL, and from a form body)
+	// and any other form fields.
+	QLM *qlm.Call
+	// Header is the request's header, for signatures.
+	Header http.Header
+	// Body is the raw body, for signatures; Parsed the kind's reading of
+	// it.
+	Body   []byte
+	Parsed any
+}
+
+// Reading is what a call asks for: its lines, and how it is answered.
+type Reading struct {
+	Requests []Request
+	// Notify is set for a notification (a webhook): the lines are keyed
+	// in the background and mailed, the call answered at once with Ack.
+	// Otherwise the call waits for its keys and is answered with them.
+	Notify bool
+	Ack    string
+	// Events are a notification's event ids, which its answer lists once
+	// handled (a storefront sends the others again); Skipped says what it
+	// held that keys nothing (events of other types), for the log.
+	Events  []string
+	Skipped []string
+}
+
+// Request is one order line a call asks keys for: QLM's arguments, the
+// purchase, and the warnings about what was doubtful and how it was read.
+type Request struct {
+	// Method is QLM's method (see Call), which says whether the line is
+	// bought or renews one bought earlier.
+	Method   string
+	Args     qlm.Args
+	Purchase Purchase
+	Warnings []string
+	// Confirmed is set when the storefront itself reports the sale
+	// complete (a notification): the line is never held for want of a
+	// delivery report. Event is the notification's event the line is of.
+	Confirmed bool
+	Event     string
+}
+
+// Quantity is the number of licenses sold: is_quantity if the URL gives
+// it, else the purchase's quantity.
+func (r Request) Quantity() int {
+	if r.Args.Quantity > 0 {
+		return r.Args.Quantity
+	}
+	return r.Purchase.Quantity
+}
+
+// AffiliateID is is_affiliateid if the URL gives it, else the purchase's
+// reseller.
+func (r Request) AffiliateID() string {
+	if r.Args.AffiliateID != "" {
+		return r.Args.AffiliateID
+	}
+	return r.Purchase.Reseller
+}
+
+// Purchase is one purchase line in keysmith's terms, whatever the
+// storefront named its fields. Known fields are trimmed of surrounding
+// spaces; Fields keeps everything the storefront sent.
+type Purchase struct {
+	PurchaseID   string    // the storefront's order number, printable text
+	RunningNo    string    // the line within the order; "1" for a one-line order
+	PurchaseDate time.Time // in UTC; zero when absent or unreadable
+	// Quantity is the licenses bought: 1 when the storefront gives none,
+	// 0 when unreadable (see QuantityProblem), since the seats to sell
+	// cannot be guessed.
+	Quantity        int
+	QuantityProblem string
+
+	RegName   string // the name the license is registered to, when given alone
+	FirstName string
+	LastName  string
+	Company   string
+	Email     string // the bare address; "" when absent or not an address
+	Phone     string
+	Street    string
+	City      string
+	Zip       string
+	State     string
+	Country   string
+	ISOCode   string // the 2-letter country
+	Language  string // as the storefront gives it (ShareIt: LANGUAGE_ID 1-6)
+	Reseller  string // the affiliate or reseller, when any
+
+	// Subscriptions: the first purchase, the current period's start, the
+	// next rebilling; zero when absent.
+	SubscriptionDate, StartDate, ExpiryDate time.Time
+	// Subscription is the storefront's own id of the subscription the line
+	// starts or renews, "" for none; a renewal is found by it.
+	Subscription string
+	// OriginalKey is the key a renewal extends, when the storefront sends
+	// it; OriginalPurchaseID the first purchase's order number, when named.
+	OriginalKey        string
+	OriginalPurchaseID string
+
+	// UTF8 is true when the fields were read as UTF-8, false for
+	// Windows-1252.
+	UTF8 bool
+
+	// Fields holds every order field received, known or not, decoded to
+	// UTF-8, under the names as sent. It never holds is_* arguments.
+	Fields map[string]string
+}
+
+// FullName is the buyer's name as QLM builds it: first and last name, or
+// the registration name when both are empty.
+func (p Purchase) FullName() string {
+	if name := strings.TrimSpace(p.FirstName + " " + p.LastName); name != "" {
+		return name
+	}
+	return p.RegName
+}
+
+// Renewal reports whether the purchase renews a subscription bought
+// earlier rather than buying anew: it names the original key or purchase.
+func (p Purchase) Renewal() bool { return p.OriginalKey != "" || p.OriginalPurchaseID != "" }
