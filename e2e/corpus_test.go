@@ -10,11 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -27,10 +28,18 @@ type corpusCase struct {
 }
 
 type corpusCall struct {
-	Method string     `yaml:"method"`
-	URL    string     `yaml:"url"`
-	Body   string     `yaml:"body"`
-	Want   corpusWant `yaml:"want"`
+	Method string `yaml:"method"`
+	URL    string `yaml:"url"`
+	Body   string `yaml:"body"`
+	// FastSpring's: the remote request's form (signed unless Sign is
+	// "wrong" or "none"), or a webhook's JSON (signed unless Signature
+	// is), and a Content-Type in place of the call's.
+	Form        map[string]string `yaml:"form"`
+	Sign        string            `yaml:"sign"`
+	Webhook     string            `yaml:"webhook"`
+	Signature   string            `yaml:"signature"`
+	ContentType string            `yaml:"content_type"`
+	Want        corpusWant        `yaml:"want"`
 }
 
 type corpusWant struct {
@@ -48,11 +57,18 @@ type corpusWant struct {
 	ProductName string `yaml:"product_name"`
 	EmailTo     string `yaml:"email_to"`
 	EmailStatus string `yaml:"email_status"`
+	// Line is the line a call keys, for a storefront whose fields are not
+	// ShareIt's; Lines those a notification keys, Ack its answer; Repeat
+	// says the call keys nothing new.
+	Line   string   `yaml:"line"`
+	Lines  []string `yaml:"lines"`
+	Ack    string   `yaml:"ack"`
+	Repeat bool     `yaml:"repeat"`
 }
 
-func loadCorpus(t *testing.T) []corpusCase {
+func loadCorpus(t *testing.T, path string) []corpusCase {
 	t.Helper()
-	b, err := os.ReadFile("../storefront/shareit/testdata/corpus.yaml")
+	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +81,26 @@ func loadCorpus(t *testing.T) []corpusCase {
 	return cases
 }
 
-// TestCompatibilityCorpus sends every call of the corpus to the real stack
-// and checks the answer, every key's claims and what was stored.
+// TestCompatibilityCorpus sends every call of ShareIt's corpus to the real
+// stack and checks the answer, every key's claims and what was stored.
 func TestCompatibilityCorpus(t *testing.T) {
+	runCorpus(t, "../storefront/shareit/testdata/corpus.yaml")
+}
+
+// TestFastSpringCorpus does the same with FastSpring's: remote requests
+// and webhooks, signed as FastSpring signs them.
+func TestFastSpringCorpus(t *testing.T) {
+	runCorpus(t, "../storefront/fastspring/testdata/corpus.yaml")
+}
+
+func runCorpus(t *testing.T, path string) {
 	s := newStack(t)
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
-	for _, tc := range loadCorpus(t) {
+	keyed := 0
+	for _, tc := range loadCorpus(t, path) {
 		t.Run(tc.Name, func(t *testing.T) {
-			var answers, targets, bodies []string
+			var answers, keysOf []string // keysOf: each call's keys, a webhook's first line's
+			var lines [][]order.LineID
 			for i, c := range tc.Calls {
 				method := c.Method
 				if method == "" {
@@ -85,53 +113,155 @@ func TestCompatibilityCorpus(t *testing.T) {
 					}
 					return fill(text)
 				}
-				target, body := withKeys(c.URL), withKeys(c.Body)
-				targets, bodies = append(targets, target), append(bodies, body)
+				target, body, edit := withKeys(c.URL), withKeys(c.Body), c.request(fill)
+				if c.Form != nil || c.Webhook != "" {
+					body = c.fastSpringBody(fill)
+				}
+				ids := c.lines(t, fill, target, body)
+				lines = append(lines, ids)
 				if method == http.MethodGet {
 					body = ""
 				}
-				status, answer := s.do(method, target, body, nil)
+				status, answer := s.do(method, target, body, edit)
 				answers = append(answers, answer)
 				if status != c.Want.Status {
 					t.Fatalf("call %d: status %d %q, want %d", i, status, answer, c.Want.Status)
 				}
+				keysOf = append(keysOf, answer)
 				if status != http.StatusOK {
 					if !strings.Contains(answer, c.Want.Reason) || strings.Contains(answer, password) {
 						t.Errorf("call %d: reason %q, want it to hold %q", i, answer, c.Want.Reason)
 					}
 					continue
 				}
-				if c.Want.SameKeyAs != nil && answer != answers[*c.Want.SameKeyAs] {
-					t.Errorf("call %d: key %q, want call %d's %q", i, answer, *c.Want.SameKeyAs, answers[*c.Want.SameKeyAs])
+				if c.Want.SameKeyAs == nil && !c.Want.Repeat {
+					keyed += len(ids)
 				}
-				var original *order.Original
-				if n := c.Want.Renews; n != nil {
-					provider, purchase, running := lineOf(t, targets[*n], bodies[*n])
-					original = &order.Original{LineID: order.LineID{Provider: provider, PurchaseID: purchase, RunningNo: running}}
-					checkSerials(t, i, s.ring, answer, answers[*n])
+				if c.Webhook != "" {
+					if want := fill(c.Want.Ack); answer != want {
+						t.Errorf("call %d: answer %q, want %q", i, answer, want)
+					}
 				}
 				c.Want.EmailTo = fill(c.Want.EmailTo)
-				s.checkCorpusCall(t, i, target, body, answer, original, c.Want)
+				for k, v := range c.Want.Fields {
+					c.Want.Fields[k] = fill(v)
+				}
+				for j, id := range ids {
+					var original *order.Original
+					if n := c.Want.Renews; n != nil {
+						original = &order.Original{LineID: lines[*n][0]}
+					}
+					keys := answer
+					if c.Webhook != "" { // keyed in the background
+						keys = s.keysOf(t, i, id, original)
+						if j == 0 {
+							keysOf[i] = keys
+						}
+					}
+					if n := c.Want.SameKeyAs; n != nil && keys != keysOf[*n] {
+						t.Errorf("call %d: key %q, want call %d's %q", i, keys, *n, keysOf[*n])
+					}
+					if n := c.Want.Renews; n != nil {
+						checkSerials(t, i, s.ring, keys, keysOf[*n])
+					}
+					if c.Want.SameKeyAs == nil && !c.Want.Repeat {
+						s.checkCorpusCall(t, i, id, keys, original, c.Want)
+					}
+				}
 			}
 		})
 	}
 	// Refused calls started nothing: every workflow belongs to a keyed line.
-	keyed := 0
-	for _, tc := range loadCorpus(t) {
-		for _, c := range tc.Calls {
-			if c.Want.Status == http.StatusOK && c.Want.SameKeyAs == nil {
-				keyed++
-			}
-		}
-	}
 	if n := s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", int64(keyed)); n != int64(keyed) {
 		t.Errorf("%d workflows started, want one per keyed line: %d", n, keyed)
+		resp, _ := s.app.Temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "TaskQueue = '" + s.app.Env.TaskQueue + "'"})
+		for _, e := range resp.GetExecutions() {
+			t.Logf("workflow %s: %s", e.GetExecution().GetWorkflowId(), e.GetStatus())
+		}
 	}
+}
+
+// request sets what a FastSpring call adds to the request: its
+// Content-Type and the webhook's signature.
+func (c corpusCall) request(fill func(string) string) func(*http.Request) {
+	return func(r *http.Request) {
+		if c.Webhook != "" {
+			r.Header.Set("Content-Type", "application/json")
+			body := fill(c.Webhook)
+			switch c.Signature {
+			case "":
+				r.Header.Set("X-FS-Signature", testenv.FastSpringSignature([]byte(body)))
+			case "wrong":
+				r.Header.Set("X-FS-Signature", testenv.FastSpringSignature([]byte(body+" ")))
+			}
+		}
+		if c.ContentType != "" {
+			r.Header.Set("Content-Type", c.ContentType)
+		}
+	}
+}
+
+// fastSpringBody is a FastSpring call's body: the webhook's JSON, or the
+// remote request's form with its security_request_hash.
+func (c corpusCall) fastSpringBody(fill func(string) string) string {
+	if c.Webhook != "" {
+		return fill(c.Webhook)
+	}
+	form := url.Values{}
+	for k, v := range c.Form {
+		form.Set(k, fill(v))
+	}
+	switch c.Sign {
+	case "":
+		form.Set("security_request_hash", testenv.FastSpringHash(form))
+	case "wrong":
+		form.Set("security_request_hash", testenv.FastSpringHash(url.Values{"other": {"values"}}))
+	}
+	return form.Encode()
+}
+
+// lines are the order lines a call keys: want.line or want.lines, else
+// the ShareIt line its fields name.
+func (c corpusCall) lines(t *testing.T, fill func(string) string, target, body string) []order.LineID {
+	t.Helper()
+	var names []string
+	switch {
+	case c.Want.Line != "":
+		names = []string{c.Want.Line}
+	case len(c.Want.Lines) > 0:
+		names = c.Want.Lines
+	case c.Form != nil || c.Webhook != "":
+		return nil
+	default:
+		provider, purchase, running := lineOf(t, target, body)
+		return []order.LineID{{Provider: provider, PurchaseID: purchase, RunningNo: running}}
+	}
+	var ids []order.LineID
+	for _, n := range names {
+		id, err := order.ParseName(fill(n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// keysOf are the keys of a line keyed in the background, once its
+// workflow is done.
+func (s *stack) keysOf(t *testing.T, i int, id order.LineID, original *order.Original) string {
+	t.Helper()
+	_, wf, _ := workflows.LineWorkflow(order.Line{LineID: id, Renews: original})
+	res := s.waitWorkflow(wf)
+	if len(res.Keys) == 0 {
+		t.Fatalf("call %d: line %s has no keys", i, id)
+	}
+	return strings.Join(res.Keys, "\n")
 }
 
 // checkCorpusCall checks one keyed call: the keys' claims, then, once its
 // workflow is done, the stored order line, customer and email.
-func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string, original *order.Original, want corpusWant) {
+func (s *stack) checkCorpusCall(t *testing.T, i int, id order.LineID, answer string, original *order.Original, want corpusWant) {
 	t.Helper()
 	keys := strings.Split(answer, "\n")
 	if want.Keys != 0 && len(keys) != want.Keys {
@@ -145,13 +275,12 @@ func (s *stack) checkCorpusCall(t *testing.T, i int, target, body, answer string
 		checkClaims(t, i, c, want.Claims)
 	}
 
-	provider, purchase, running := lineOf(t, target, body)
-	_, id, _ := workflows.LineWorkflow(order.Line{LineID: order.LineID{Provider: provider, PurchaseID: purchase, RunningNo: running}, Renews: original})
-	res := s.waitWorkflow(id)
+	_, wf, _ := workflows.LineWorkflow(order.Line{LineID: id, Renews: original})
+	res := s.waitWorkflow(wf)
 	if strings.Join(res.Keys, "\n") != answer {
 		t.Errorf("call %d: workflow keys %q, answer %q", i, res.Keys, answer)
 	}
-	row := s.storedLine(t, i, provider, purchase, running, original != nil)
+	row := s.storedLine(t, i, id, original != nil)
 	for _, w := range want.Warnings {
 		if w == "none" {
 			if len(row.Warnings) != 0 {
@@ -213,17 +342,17 @@ type stored struct {
 	CustomerID  *int64
 }
 
-func (s *stack) storedLine(t *testing.T, i int, provider, purchase, running string, renewal bool) stored {
+func (s *stack) storedLine(t *testing.T, i int, id order.LineID, renewal bool) stored {
 	t.Helper()
 	ctx := context.Background()
 	if renewal {
-		r, err := s.app.Store.FindRenewalLine(ctx, store.Line{Provider: provider, PurchaseID: purchase, RunningNo: running})
+		r, err := s.app.Store.FindRenewalLine(ctx, id)
 		if err != nil {
 			t.Fatalf("call %d: stored renewal: %v", i, err)
 		}
 		return stored{EmailStatus: r.EmailStatus, Warnings: r.Warnings, Fields: r.Fields, CustomerID: r.CustomerID}
 	}
-	o, err := s.app.Store.FindOrderLine(ctx, store.Line{Provider: provider, PurchaseID: purchase, RunningNo: running})
+	o, err := s.app.Store.FindOrderLine(ctx, id)
 	if err != nil {
 		t.Fatalf("call %d: stored line: %v", i, err)
 	}

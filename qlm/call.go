@@ -140,10 +140,12 @@ func NewCall(rawQuery, form string) (*Call, error) {
 // empty, is the provider's own date format for is_expdate and is_maintdate.
 func (c *Call) Args(dateLayout string) (Args, error) { return c.parseArgs(dateLayout) }
 
-// Fork is a copy of the call whose warnings are its own, so that decoding
-// it twice warns the same.
+// Fork is a copy of the call whose arguments and warnings are its own:
+// a mapping added to it (WithMapping) does not reach the call, and
+// decoding the call twice warns the same.
 func (c *Call) Fork() *Call {
 	f := *c
+	f.args = maps.Clone(c.args)
 	f.warnings = slices.Clone(c.warnings)
 	return &f
 }

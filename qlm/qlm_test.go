@@ -162,3 +162,17 @@ func TestParseFeaturesErrors(t *testing.T) {
 func cleanLine(s string) bool {
 	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return !unicode.IsPrint(r) })
 }
+
+// TestForkOwnsItsArguments: a mapping added to a fork (one item of a
+// notification) does not reach the call or its other forks.
+func TestForkOwnsItsArguments(t *testing.T) {
+	c, err := NewCall("is_vendor=fastspring", "")
+	require.NoError(t, err)
+	a := c.Fork()
+	a.WithMapping(map[string][]string{"is_productid": {"7"}})
+	a.Warn("only a's")
+	assert.Equal(t, "7", a.Arg("is_productid"))
+	assert.Empty(t, c.Arg("is_productid"))
+	assert.Empty(t, c.Fork().Arg("is_productid"))
+	assert.Empty(t, c.Warnings())
+}

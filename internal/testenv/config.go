@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"fmt"
+	"os"
 	"sync"
 
 	"golang.org/x/crypto/bcrypt"
@@ -39,6 +40,14 @@ providers:
     allow_ips: ["198.51.100.0/24"]
   - name: local
     allow_ips: ["192.0.2.0/24"]
+  - name: fastspring
+    kind: fastspring
+    user: fastspring
+    password_hash: %[1]q
+    private_key_env: KEYSMITH_TEST_FASTSPRING_PRIVATE_KEY
+    webhook_secret_env: KEYSMITH_TEST_FASTSPRING_WEBHOOK_SECRET
+    products:
+      "demo-app": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
 products:
   - id: 1
     name: Demo App
@@ -71,11 +80,28 @@ var passwordHash = sync.OnceValues(func() ([]byte, error) {
 	return bcrypt.GenerateFromPassword([]byte(Password), bcrypt.MinCost)
 })
 
+// FastSpringPrivateKey and FastSpringWebhookSecret sign the calls of the
+// tests' FastSpring provider (the fulfillment's private key, the webhook's
+// HMAC secret); Config puts them in the environment variables its
+// configuration names.
+const (
+	FastSpringPrivateKey    = "fs-private-key-3b9e-never-log-me"
+	FastSpringWebhookSecret = "fs-webhook-secret-51c0-never-log-me"
+)
+
 // Config is the configuration of the API and end-to-end tests.
 func Config() (*config.Config, error) {
 	hash, err := passwordHash()
 	if err != nil {
 		return nil, err
+	}
+	for name, value := range map[string]string{
+		"KEYSMITH_TEST_FASTSPRING_PRIVATE_KEY":    FastSpringPrivateKey,
+		"KEYSMITH_TEST_FASTSPRING_WEBHOOK_SECRET": FastSpringWebhookSecret,
+	} {
+		if err := os.Setenv(name, value); err != nil {
+			return nil, err
+		}
 	}
 	return config.Parse(fmt.Appendf(nil, configYAML, hash))
 }

@@ -2,9 +2,17 @@ package testenv
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 )
 
@@ -27,4 +35,30 @@ func CallKeyGenerator(ctx context.Context, c *http.Client, url, form string) (st
 		return "", fmt.Errorf("%d %s", resp.StatusCode, strings.TrimSpace(string(b)))
 	}
 	return strings.TrimSpace(string(b)), nil
+}
+
+// FastSpringSignature is the X-FS-Signature FastSpring sends with a
+// webhook body: the base64 HMAC-SHA256 of the body under the tests'
+// webhook secret.
+func FastSpringSignature(body []byte) string {
+	mac := hmac.New(sha256.New, []byte(FastSpringWebhookSecret))
+	mac.Write(body)
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// FastSpringHash is the security_request_hash FastSpring posts with a
+// remote license request: the MD5, in hex, of the parameters' values in
+// the order of their names, then the tests' private key.
+func FastSpringHash(form url.Values) string {
+	h := md5.New()
+	for _, name := range slices.Sorted(maps.Keys(form)) {
+		if name == "security_request_hash" {
+			continue
+		}
+		for _, v := range form[name] {
+			h.Write([]byte(v))
+		}
+	}
+	h.Write([]byte(FastSpringPrivateKey))
+	return hex.EncodeToString(h.Sum(nil))
 }
