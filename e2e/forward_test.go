@@ -114,7 +114,7 @@ func TestForwardMode(t *testing.T) {
 	}
 	time.Sleep(500 * time.Millisecond)
 	for _, purchase := range []string{s.purchase(2) + "fail", s.purchase(3) + "slow"} {
-		if n, err := s.app.Store.CountOrderLines(ctx, purchase); err != nil || n != 0 {
+		if n, err := s.countOrderLines(ctx, purchase); err != nil || n != 0 {
 			t.Errorf("%s: %d lines recorded (%v), want none", purchase, n, err)
 		}
 	}

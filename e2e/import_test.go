@@ -100,11 +100,11 @@ func TestImportFromQLM(t *testing.T) {
 		}
 	}
 	lines := func() int {
-		n, err := s.app.Store.CountOrderLines(ctx, s.prefix)
+		n, err := s.countOrderLines(ctx, s.prefix)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m, err := s.app.Store.CountOrderLines(ctx, "QLM-A"+strings.ToUpper(s.prefix[:4]))
+		m, err := s.countOrderLines(ctx, "QLM-A"+strings.ToUpper(s.prefix[:4]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +300,7 @@ func TestImportFromQLM(t *testing.T) {
 	if _, ex2, _ := exchange(keys[1], "pc-sub"); ex2.Key != renewed || ex2.Expires != "2027-02-14" {
 		t.Errorf("exchange after the renewal: %+v, want the renewed key", ex2)
 	}
-	if n, err := s.app.Store.CountOrderLines(ctx, s.purchase(50)); err != nil || n != 0 {
+	if n, err := s.countOrderLines(ctx, s.purchase(50)); err != nil || n != 0 {
 		t.Errorf("the rebill stored %d new order lines (%v), want none", n, err)
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/mail/resendtest"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/telemetry"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -345,3 +346,10 @@ func (quietLogger) Debug(string, ...any) {}
 func (quietLogger) Info(string, ...any)  {}
 func (quietLogger) Warn(string, ...any)  {}
 func (quietLogger) Error(string, ...any) {}
+
+// countOrderLines counts the stored order lines whose purchase ID starts
+// with prefix.
+func (s *stack) countOrderLines(ctx context.Context, prefix string) (int, error) {
+	return s.app.DB.NewSelect().Model((*store.OrderRow)(nil)).
+		Where("starts_with(purchase_id, ?)", prefix).Count(ctx)
+}

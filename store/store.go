@@ -417,13 +417,6 @@ func adminConn(ctx context.Context, url string) (string, *pgx.Conn, error) {
 	return name, conn, nil
 }
 
-// CountOrderLines counts the stored order lines whose purchase ID starts
-// with prefix.
-func (s *Store) CountOrderLines(ctx context.Context, purchasePrefix string) (int, error) {
-	return s.db.NewSelect().Model((*OrderRow)(nil)).
-		Where("starts_with(purchase_id, ?)", purchasePrefix).Count(ctx)
-}
-
 // FindCustomerByID returns a customer by id.
 func (s *Store) FindCustomerByID(ctx context.Context, id int64) (*Customer, error) {
 	c := new(Customer)

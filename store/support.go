@@ -35,16 +35,6 @@ func (s *Store) RecordSupportAction(ctx context.Context, a *SupportAction) error
 	return nil
 }
 
-// SetSupportEmailID records the message id of the email a support action sent.
-func (s *Store) SetSupportEmailID(ctx context.Context, requestID, emailID string) error {
-	_, err := s.db.NewUpdate().Model((*SupportAction)(nil)).Set("email_id = ?", emailID).
-		Where("request_id = ?", requestID).Exec(ctx)
-	if err != nil {
-		return fmt.Errorf("record support email: %w", err)
-	}
-	return nil
-}
-
 // SupportActions lists an order line's support actions, oldest first.
 func (s *Store) SupportActions(ctx context.Context, l Line) ([]SupportAction, error) {
 	var as []SupportAction

@@ -128,9 +128,9 @@ type Purchase struct {
 	Language  string // as the storefront gives it (ShareIt: LANGUAGE_ID 1-6)
 	Reseller  string // the affiliate or reseller, when any
 
-	// Subscriptions: the first purchase, the current period's start, the
-	// next rebilling; zero when absent.
-	SubscriptionDate, StartDate, ExpiryDate time.Time
+	// ExpiryDate is a subscription's next rebilling, which a renewal
+	// extends the keys to; zero when absent.
+	ExpiryDate time.Time
 	// Subscription is the storefront's own id of the subscription the line
 	// starts or renews, "" for none; a renewal is found by it.
 	Subscription string

@@ -74,8 +74,10 @@ func purchase(c *qlm.Call, utf8Default bool) (storefront.Purchase, error) {
 		return storefront.Purchase{}, err
 	}
 	p.PurchaseDate = orderDate(c, "PURCHASE_DATE", get("PURCHASE_DATE"), "the order is dated the day it was received")
-	p.SubscriptionDate = orderDate(c, "SUBSCRIPTION_DATE", get("SUBSCRIPTION_DATE"), "ignored")
-	p.StartDate = orderDate(c, "START_DATE", get("START_DATE"), "ignored")
+	// The subscription's first purchase and the current period's start say
+	// nothing a renewal needs; an unreadable one is still worth a warning.
+	orderDate(c, "SUBSCRIPTION_DATE", get("SUBSCRIPTION_DATE"), "ignored")
+	orderDate(c, "START_DATE", get("START_DATE"), "ignored")
 	p.ExpiryDate = orderDate(c, "EXPIRY_DATE", get("EXPIRY_DATE"), "ignored")
 	if s := get("QUANTITY"); s != "" {
 		if n, err := qlm.Count("QUANTITY", s, 1); err != nil {

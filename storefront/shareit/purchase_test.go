@@ -57,14 +57,19 @@ func TestPurchaseDate(t *testing.T) {
 }
 
 // TestSubscriptionDates: MyCommerce's rebilling dates are read like
-// PURCHASE_DATE; an unreadable one is ignored with a warning.
+// PURCHASE_DATE (the next rebilling, EXPIRY_DATE, is the renewal's
+// expiry; the others are kept with the fields); an unreadable one is
+// ignored with a warning.
 func TestSubscriptionDates(t *testing.T) {
-	req := decodeLine(t, orderLine+"&SUBSCRIPTION_DATE=01%2F04%2F2025&START_DATE=2026-04-01&EXPIRY_DATE=soon", Options{})
+	req := decodeLine(t, orderLine+"&SUBSCRIPTION_DATE=01%2F04%2F2025&START_DATE=2026-04-01&EXPIRY_DATE=01.04.2027", Options{})
+	assert.Equal(t, date(2027, time.April, 1), req.Purchase.ExpiryDate)
+	assert.Empty(t, req.Warnings)
+	assert.Equal(t, "01/04/2025", req.Purchase.Fields["SUBSCRIPTION_DATE"])
+
+	req = decodeLine(t, orderLine+"&SUBSCRIPTION_DATE=then&START_DATE=2026-04-01&EXPIRY_DATE=soon", Options{})
 	p := req.Purchase
-	assert.Equal(t, date(2025, time.April, 1), p.SubscriptionDate)
-	assert.Equal(t, date(2026, time.April, 1), p.StartDate)
 	assert.True(t, p.ExpiryDate.IsZero())
-	assert.Equal(t, []string{`EXPIRY_DATE: "soon" is not a date; ignored`}, req.Warnings)
+	assert.Equal(t, []string{`SUBSCRIPTION_DATE: "then" is not a date; ignored`, `EXPIRY_DATE: "soon" is not a date; ignored`}, req.Warnings)
 	assert.Equal(t, "soon", p.Fields["EXPIRY_DATE"])
 }
 

@@ -150,7 +150,6 @@ func TestSamples(t *testing.T) {
 		Company: "Zakład Łódź Sp. z o.o.", Email: "j.mueller@example.pl", Phone: "+48 42 6312345",
 		Street: "ul. Piotrkowska 104", City: "Łódź", Zip: "90-001", Country: "Polska",
 		ISOCode: "PL", Language: "1", Reseller: "Softwarehaus Łódź",
-		SubscriptionDate: date(2025, time.April, 1), StartDate: date(2025, time.April, 1),
 		ExpiryDate: date(2026, time.April, 1),
 		UTF8:       true,
 	}
