@@ -146,6 +146,40 @@ func (a *authenticator) authenticate(ctx context.Context, r *http.Request, p *co
 	return nil
 }
 
+// verify runs a storefront kind's own signature check (storefront.Kind's
+// Verify) for a caller within its allowance of wrong credentials, and
+// spends one of them when the signature is wrong: a signature guesser is
+// throttled as a password guesser is. Only the caller's allowance counts,
+// not the provider's: checking a signature costs nothing worth guarding,
+// and the storefront's own calls, signed right, must not wait behind a
+// guesser's.
+func (a *authenticator) verify(r *http.Request, check func() *refusal) *refusal {
+	caller := callerPrefix(a.clientAddr(r), a.ipv6Bits)
+	a.mu.Lock()
+	al, known := a.failures.Get(caller)
+	if known {
+		if wait := al.wait(); wait > 0 {
+			a.mu.Unlock()
+			return &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
+		}
+	} else {
+		al = newAllowance(limit{every: failureEvery, burst: failureBurst})
+		a.failures.Add(caller, al)
+	}
+	al.checking++
+	a.mu.Unlock()
+
+	refused := check()
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	al.checking--
+	if refused != nil {
+		al.lim.Allow()
+	}
+	return refused
+}
+
 // credential is one pair of credentials a provider requires, and what the
 // caller sent.
 type credential struct {

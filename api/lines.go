@@ -59,8 +59,14 @@ func readLines(d Deps, auth *authenticator, r *http.Request, method string) (lin
 	if refused := auth.authenticate(r.Context(), r, p, call.QLM); refused != nil {
 		return lines{}, nil, refused
 	}
-	if err := kinds[p.Kind].Verify(call, p); err != nil {
-		return lines{}, nil, refuse(d, err)
+	refused = auth.verify(r, func() *refusal {
+		if err := kinds[p.Kind].Verify(call, p); err != nil {
+			return refuse(d, err)
+		}
+		return nil
+	})
+	if refused != nil {
+		return lines{}, nil, refused
 	}
 	reading, err := kinds[p.Kind].Decode(call, p)
 	if err != nil {

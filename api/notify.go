@@ -48,17 +48,25 @@ func notify(w http.ResponseWriter, r *http.Request, d Deps, ls lines) {
 // startLine starts a notification's line, or tells its running workflow
 // that the sale is complete.
 func startLine(ctx context.Context, d Deps, l line) error {
-	lookup, cancel := context.WithTimeout(ctx, storedLookupTimeout)
-	_, _, err := d.Store.LineKeys(lookup, l.LineID)
-	cancel()
-	if err == nil {
-		return nil // keyed before
-	}
-	if !errors.Is(err, store.ErrNotFound) {
-		d.Log.Warn("Look up stored order", "order", l.ID(), "error", err)
-	}
 	workflowType, id, options := startOptions(d, l.Line, time.Now().UTC())
 	report := workflows.DeliveryReport{Delivered: true, Reason: "the storefront reported the sale complete (event " + l.event + ")"}
+	lookup, cancel := context.WithTimeout(ctx, storedLookupTimeout)
+	_, delivery, err := d.Store.LineKeys(lookup, l.LineID)
+	cancel()
+	switch {
+	case err == nil && delivery == workflows.DeliveryUnconfirmed:
+		// Held for want of the key generator's answer: the storefront's
+		// own word releases it.
+		err := d.Temporal.SignalWorkflow(ctx, id, "", workflows.DeliverySignal, report)
+		if _, gone := errors.AsType[*serviceerror.NotFound](err); gone {
+			return nil // settled meanwhile
+		}
+		return err
+	case err == nil:
+		return nil // keyed before
+	case !errors.Is(err, store.ErrNotFound):
+		d.Log.Warn("Look up stored order", "order", l.ID(), "error", err)
+	}
 	_, err = d.Temporal.SignalWithStartWorkflow(ctx, id, workflows.DeliverySignal, report, options, workflowType, l.Line)
 	var started *serviceerror.WorkflowExecutionAlreadyStarted
 	if errors.As(err, &started) {

@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keysmith/keysmith/internal/testenv"
+	"github.com/keysmith/keysmith/order"
+	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/workflows"
+)
+
+const (
+	fastSpringKeyURL     = "/qlmservice.asmx/GetActivationKey?is_vendor=fastspring&is_productid=1&is_majorversion=1&is_minorversion=0&is_user=fastspring&is_pwd=" + password
+	fastSpringWebhookURL = "/qlmservice.asmx/QlmWebHookHandler?is_vendor=fastspring&is_user=fastspring&is_pwd=" + password
+)
+
+// fastSpringForm is a remote license request's signed form.
+func fastSpringForm(reference string) string {
+	form := url.Values{"reference": {reference}, "product": {"demo-app"}, "name": {"Gil Held"}, "email": {"gil@example.com"}}
+	form.Set("security_request_hash", testenv.FastSpringHash(form))
+	return form.Encode()
+}
+
+// webhook posts a FastSpring webhook body, signed with signature ("" signs
+// it right).
+func (s *stack) webhook(body, signature string) (int, string) {
+	s.t.Helper()
+	return s.do(http.MethodPost, fastSpringWebhookURL, body, func(r *http.Request) {
+		r.Header.Set("Content-Type", "application/json")
+		if signature == "" {
+			signature = testenv.FastSpringSignature([]byte(body))
+		}
+		r.Header.Set("X-FS-Signature", signature)
+	})
+}
+
+// TestFastSpringWebhookReleasesAHeldLine: a remote request whose answer
+// never reached FastSpring holds its line (no email, no activation); the
+// webhook's order.completed for the purchase is FastSpring's word that the
+// sale is complete, and releases it: the same key, mailed once.
+func TestFastSpringWebhookReleasesAHeldLine(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	reference := s.purchase(1)
+	id := order.LineID{Provider: "fastspring", PurchaseID: reference, RunningNo: "demo-app"}
+
+	s.stopWorkerNow()
+	s.app.Env.KeyTimeout = time.Second
+	s.restartAPI()
+	if status, body := s.do(http.MethodPost, fastSpringKeyURL, fastSpringForm(reference), nil); status != http.StatusServiceUnavailable {
+		t.Fatalf("with no worker: %d %s, want 503", status, body)
+	}
+	s.app.Env.KeyTimeout = 10 * time.Second
+	s.restartAPI()
+	s.startWorker()
+	var key, delivery string
+	eventually(t, 30*time.Second, "the line saved on hold", func() bool {
+		keys, d, _ := s.app.Store.LineKeys(ctx, id)
+		if len(keys) > 0 {
+			key, delivery = keys[0], d
+		}
+		return key != ""
+	})
+	if delivery != workflows.DeliveryUnconfirmed {
+		t.Fatalf("delivery %q, want unconfirmed", delivery)
+	}
+
+	body := fmt.Sprintf(`{"events":[{"id":"evt-%[1]s","type":"order.completed","created":1796119200000,
+		"data":{"id":"ord-%[1]s","reference":%[1]q,"completed":true,"customer":{"first":"Gil","last":"Held","email":"gil@example.com"},
+		"items":[{"product":"demo-app","quantity":1,"attributes":{"webhook_action":"UpdateUserInformation"}}]}}]}`, reference)
+	if status, answer := s.webhook(body, ""); status != http.StatusOK || answer != "evt-"+reference {
+		t.Fatalf("webhook: %d %q", status, answer)
+	}
+	res := s.waitWorkflow(workflows.IssueLicenseID(id.Provider, id.PurchaseID, id.RunningNo))
+	if res.Delivery != workflows.DeliveryConfirmed || len(res.Keys) != 1 || res.Keys[0] != key {
+		t.Errorf("workflow result %+v, want the held key %q confirmed", res, key)
+	}
+	row, err := s.app.Store.FindOrderLine(ctx, id)
+	if err != nil || row.Delivery != workflows.DeliveryConfirmed || !strings.Contains(row.DeliveryReason, "the storefront reported the sale complete (event evt-"+reference+")") {
+		t.Fatalf("stored line %+v %v", row, err)
+	}
+	mailed := 0
+	eventually(t, 10*time.Second, "the key mailed", func() bool {
+		mailed = 0
+		for _, m := range s.resend.Delivered() {
+			if strings.Contains(m.Text, key) {
+				mailed++
+			}
+		}
+		return mailed > 0
+	})
+	if status, answer := s.webhook(body, ""); status != http.StatusOK || answer != "evt-"+reference {
+		t.Fatalf("webhook again: %d %q", status, answer)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if n := len(s.resend.Delivered()); mailed != 1 || n != 1 {
+		t.Errorf("%d emails with the key (%d in all), want 1", mailed, n)
+	}
+}
+
+// TestFastSpringLimits: wrong signatures are throttled as wrong passwords
+// are, and a webhook body has the key generator's size cap; neither keys
+// anything.
+func TestFastSpringLimits(t *testing.T) {
+	s := newStack(t)
+	body := `{"events":[{"id":"evt-limit","type":"order.completed","data":{"reference":"` + s.purchase(1) + `","items":[{"product":"demo-app"}]}}]}`
+	var status int
+	var answer string
+	for i := range 20 {
+		if status, answer = s.webhook(body, "d3Jvbmc="); status == http.StatusTooManyRequests {
+			if i < 10 {
+				t.Fatalf("throttled after %d wrong signatures, want 10 to pass", i)
+			}
+			break
+		}
+		if status != http.StatusUnauthorized {
+			t.Fatalf("wrong signature %d: %d %q", i, status, answer)
+		}
+	}
+	if status != http.StatusTooManyRequests || !strings.Contains(answer, "too many wrong credentials") {
+		t.Fatalf("after 20 wrong signatures: %d %q, want 429", status, answer)
+	}
+
+	big := `{"events":[],"padding":"` + strings.Repeat("x", 2<<20) + `"}`
+	if status, answer := s.do(http.MethodPost, fastSpringWebhookURL, big, func(r *http.Request) {
+		r.Header.Set("Content-Type", "application/json")
+	}); status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a 2 MiB webhook: %d %q, want 413", status, answer)
+	}
+	if _, _, err := s.app.Store.LineKeys(context.Background(), store.Line{Provider: "fastspring", PurchaseID: s.purchase(1), RunningNo: "demo-app"}); err != store.ErrNotFound {
+		t.Errorf("a refused webhook stored its line: %v", err)
+	}
+}
