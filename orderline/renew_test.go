@@ -13,9 +13,9 @@ import (
 
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/storefront"
 	"github.com/keysmith/keysmith/storefront/shareit"
-	"github.com/keysmith/keysmith/store"
 )
 
 // memory is a Lookup over stored lines in memory: what renewals read,
