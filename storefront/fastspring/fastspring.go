@@ -96,11 +96,16 @@ func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefron
 
 // Verify checks the remote request's security_request_hash against the
 // provider's private key, or the webhook's X-FS-Signature against its
-// secret; a provider with neither configured relies on its other
-// credentials (QLM's is_user/is_pwd, addresses).
+// secret. A call whose own secret is not configured relies on the
+// provider's other credentials (QLM's is_user/is_pwd, basic auth,
+// addresses, or unauthenticated: true); a provider that has only the other
+// call's secret refuses it, since nothing would check it.
 func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 	if c.Method == webHook && c.Parsed == nil {
 		if p.WebhookSecret() == "" {
+			if !otherCredentials(p) {
+				return forbidden(signatureHeader, "not accepted: this provider has no webhook secret to check it by")
+			}
 			return nil
 		}
 		got := strings.TrimSpace(c.Header.Get(signatureHeader))
@@ -116,9 +121,15 @@ func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 		return nil
 	}
 	if p.PrivateKey() == "" {
+		if !otherCredentials(p) {
+			return forbidden(hashField, "not accepted: this provider has no private key to check remote requests by")
+		}
 		return nil
 	}
-	req := c.Parsed.(request)
+	req, ok := c.Parsed.(request)
+	if !ok {
+		return unauthorized(hashField, "missing (the fulfillment's private key signs every request)")
+	}
 	got := strings.ToLower(strings.TrimSpace(first(req.form, hashField)))
 	if got == "" {
 		got = strings.ToLower(strings.TrimSpace(first(req.query, hashField)))
@@ -127,11 +138,12 @@ func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 		return unauthorized(hashField, "missing (the fulfillment's private key signs every request)")
 	}
 	// FastSpring signs the parameters it posts; a set-up whose signer also
-	// sees the URL's (PHP's $_REQUEST) signs those too. Either passes.
+	// sees the URL's (PHP's $_REQUEST) signs those too. Either passes. As
+	// in $_REQUEST, a posted parameter replaces the URL's of its name.
 	all := url.Values{}
 	for _, v := range []url.Values{req.query, req.form} {
 		for name, values := range v {
-			all[name] = append(all[name], values...)
+			all[name] = values
 		}
 	}
 	for _, signed := range []url.Values{req.form, all} {
@@ -171,6 +183,16 @@ func first(v url.Values, name string) string {
 
 func unauthorized(field, problem string) error {
 	return &qlm.BadRequestError{Status: http.StatusUnauthorized, Field: field, Problem: problem}
+}
+
+func forbidden(field, problem string) error {
+	return &qlm.BadRequestError{Status: http.StatusForbidden, Field: field, Problem: problem}
+}
+
+// otherCredentials reports whether the provider checks its callers by
+// more than FastSpring's signatures (the API checks those before Verify).
+func otherCredentials(p *config.Provider) bool {
+	return p.User != "" || p.BasicAuth != nil || len(p.AllowIPs) > 0 || p.Unauthenticated
 }
 
 // Decode reads a remote request's one line, or a webhook's items.

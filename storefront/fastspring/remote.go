@@ -85,6 +85,7 @@ func decodeRemote(c *qlm.Call, p *config.Provider) (storefront.Request, error) {
 			if args.Quantity == 0 {
 				return storefront.Request{}, err
 			}
+			pu.QuantityProblem = err.Error()
 			c.Warn("%s; is_quantity %d is used", err, args.Quantity)
 		}
 		pu.Quantity = n

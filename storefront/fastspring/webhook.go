@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -182,8 +183,13 @@ func decodeWebhook(c *storefront.Call, p *config.Provider) (storefront.Reading, 
 			}
 		case "subscription.charge.completed":
 			var charge chargeData
-			if err := json.Unmarshal(e.Data, &charge); err == nil && len(charge.Order) > 0 {
-				err = json.Unmarshal(charge.Order, &o)
+			if err := json.Unmarshal(e.Data, &charge); err != nil {
+				return storefront.Reading{}, qlm.BadRequest(fmt.Sprintf("events[%d].data", i), "not a subscription charge: %s", jsonProblem(err))
+			}
+			if len(charge.Order) > 0 && !bytes.Equal(bytes.TrimSpace(charge.Order), []byte("null")) {
+				if err := json.Unmarshal(charge.Order, &o); err != nil {
+					return storefront.Reading{}, qlm.BadRequest(fmt.Sprintf("events[%d].data.order", i), "not an order: %s", jsonProblem(err))
+				}
 			}
 			if o.Reference == "" && o.ID == "" {
 				reading.Skipped = append(reading.Skipped, fmt.Sprintf("event %s (%s): no order to renew by", e.ID, e.Type))
@@ -201,7 +207,10 @@ func decodeWebhook(c *storefront.Call, p *config.Provider) (storefront.Reading, 
 		for j, it := range o.Items {
 			req, skip, err := itemRequest(c, p, e, o, it, method, sub)
 			if err != nil {
-				return storefront.Reading{}, fmt.Errorf("events[%d].data.items[%d]: %w", i, j, err)
+				// A *qlm.BadRequestError itself, not wrapped: the API
+				// answers only that with its reason (anything else is a
+				// 503 that FastSpring would retry for ever).
+				return storefront.Reading{}, itemError(i, j, err)
 			}
 			if skip != "" {
 				reading.Skipped = append(reading.Skipped, fmt.Sprintf("event %s item %s: %s", e.ID, it.Product, skip))
@@ -211,6 +220,15 @@ func decodeWebhook(c *storefront.Call, p *config.Provider) (storefront.Reading, 
 		}
 	}
 	return reading, nil
+}
+
+// itemError names the item a refusal is about in its field.
+func itemError(event, item int, err error) error {
+	bad, ok := errors.AsType[*qlm.BadRequestError](err)
+	if !ok {
+		return err
+	}
+	return &qlm.BadRequestError{Status: bad.Status, Field: fmt.Sprintf("events[%d].data.items[%d].%s", event, item, bad.Field), Problem: bad.Problem}
 }
 
 // itemRequest is one order item's line. An item that names no product
