@@ -50,8 +50,7 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 	if a.Signer == nil {
 		return nil, errors.New("no signing key configured")
 	}
-	model, binding, err := license.ParseModel(line.Model)
-	if err != nil {
+	if _, _, err := license.ParseModel(line.Model); err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
 	}
 	keys := make([]order.Key, line.KeyCount)
@@ -73,19 +72,11 @@ func (a *Activities) GenerateKeys(_ context.Context, line order.Line) ([]order.K
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
 		}
-		k, err := license.Sign(*a.Signer, license.Claims{
-			Product:     line.Product.ID,
-			Major:       line.Product.Major,
-			Minor:       line.Product.Minor,
-			Features:    line.Features,
-			Seats:       uint32(line.Seats),
-			Model:       model,
-			Binding:     binding,
-			Issued:      line.IssueDate(),
-			Expires:     line.ExpiryDate(),
-			Maintenance: line.MaintenanceDate(),
-			Serial:      serial,
-		})
+		claims, err := line.Claims(serial)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
+		}
+		k, err := license.Sign(*a.Signer, claims)
 		if err != nil {
 			return nil, temporal.NewNonRetryableApplicationError(err.Error(), "BadLine", nil)
 		}

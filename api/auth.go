@@ -147,36 +147,30 @@ func (a *authenticator) authenticate(ctx context.Context, r *http.Request, p *co
 }
 
 // verify runs a storefront kind's own signature check (storefront.Kind's
-// Verify) for a caller within its allowance of wrong credentials, and
-// spends one of them when the signature is wrong: a signature guesser is
-// throttled as a password guesser is. Only the caller's allowance counts,
-// not the provider's: checking a signature costs nothing worth guarding,
-// and the storefront's own calls, signed right, must not wait behind a
-// guesser's.
+// Verify), and throttles a caller whose signatures are wrong as a password
+// guesser is: each wrong one spends one of the caller's wrong credentials,
+// and past its allowance the answer is 429 with Retry-After, saying nothing
+// of the signature. A right signature always passes: it cannot be guessed,
+// so the storefront's own calls never wait behind a guesser's. Only the
+// caller's allowance counts, not the provider's: checking a signature
+// costs nothing worth guarding.
 func (a *authenticator) verify(r *http.Request, check func() *refusal) *refusal {
+	refused := check()
+	if refused == nil {
+		return nil
+	}
 	caller := callerPrefix(a.clientAddr(r), a.ipv6Bits)
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	al, known := a.failures.Get(caller)
-	if known {
-		if wait := al.wait(); wait > 0 {
-			a.mu.Unlock()
-			return &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
-		}
-	} else {
+	if !known {
 		al = newAllowance(limit{every: failureEvery, burst: failureBurst})
 		a.failures.Add(caller, al)
 	}
-	al.checking++
-	a.mu.Unlock()
-
-	refused := check()
-
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	al.checking--
-	if refused != nil {
-		al.lim.Allow()
+	if wait := al.wait(); wait > 0 {
+		return &refusal{status: http.StatusTooManyRequests, reason: "too many wrong credentials from this address; try later", retryAfter: wait}
 	}
+	al.lim.Allow()
 	return refused
 }
 

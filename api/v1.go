@@ -21,7 +21,7 @@ import (
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/license/client"
 	"github.com/keysmith/keysmith/order"
-	"github.com/keysmith/keysmith/qlm"
+	"github.com/keysmith/keysmith/orderline"
 	"github.com/keysmith/keysmith/store"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -433,23 +433,18 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // storedClaims are a short or legacy key's claims, from its stored order
 // line.
 func storedClaims(st store.KeyState) (license.Claims, error) {
-	o := st.Line
-	features, err := qlm.ParseFeatures(o.Features)
+	line, _, err := orderline.Builder{}.Stored(st.Line, nil)
 	if err != nil {
-		return license.Claims{}, fmt.Errorf("stored features of %s: %w", o.WorkflowID, err)
-	}
-	model, binding, err := license.ParseModel(o.LicenseModel)
-	if err != nil {
-		return license.Claims{}, fmt.Errorf("stored model of %s: %w", o.WorkflowID, err)
+		return license.Claims{}, fmt.Errorf("stored line %s: %w", st.Line.WorkflowID, err)
 	}
 	serial, err := strconv.ParseUint(st.Serial, 16, 64)
 	if err != nil {
-		return license.Claims{}, fmt.Errorf("stored serial of %s: %w", o.WorkflowID, err)
+		return license.Claims{}, fmt.Errorf("stored serial of %s: %w", st.Line.WorkflowID, err)
 	}
-	c := license.Claims{Product: o.ProductID, Major: o.Major, Minor: o.Minor, Features: features,
-		Seats: uint32(max(st.Seats, 1)), Model: model, Binding: binding, Issued: o.OrderDate, Serial: serial}
-	if o.Maintenance != nil {
-		c.Maintenance = *o.Maintenance
+	line.Seats = max(st.Seats, 1)
+	claims, err := line.Claims(serial)
+	if err != nil {
+		return license.Claims{}, fmt.Errorf("stored line %s: %w", st.Line.WorkflowID, err)
 	}
-	return c, nil
+	return claims, nil
 }

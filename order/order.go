@@ -176,6 +176,27 @@ func Keys(ks []Key) []string {
 	return out
 }
 
+// Claims are what a key of the line claims, given its serial.
+func (l Line) Claims(serial uint64) (license.Claims, error) {
+	model, binding, err := license.ParseModel(l.Model)
+	if err != nil {
+		return license.Claims{}, err
+	}
+	return license.Claims{
+		Product:     l.Product.ID,
+		Major:       l.Product.Major,
+		Minor:       l.Product.Minor,
+		Features:    l.Features,
+		Seats:       uint32(l.Seats),
+		Model:       model,
+		Binding:     binding,
+		Issued:      l.IssueDate(),
+		Expires:     l.ExpiryDate(),
+		Maintenance: l.MaintenanceDate(),
+		Serial:      serial,
+	}, nil
+}
+
 // IssueDate is the day the keys are issued: the order date, in UTC, or
 // the original order's for a renewal.
 func (l Line) IssueDate() time.Time {

@@ -299,7 +299,7 @@ func itemRequest(c *storefront.Call, p *config.Provider, e event, o orderData, i
 			delete(pu.Fields, k)
 		}
 	}
-	if err := checkLine(&pu, "reference", "items.product"); err != nil {
+	if err := checkLine(&pu, "reference", "product"); err != nil {
 		return storefront.Request{}, "", err
 	}
 	if it.Quantity != nil {
