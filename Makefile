@@ -85,7 +85,7 @@ chaos: build cluster-tools postgres
 
 ## fuzz: every fuzz target for FUZZTIME each (their seeds also run in make test)
 FUZZTIME ?= 1m
-FUZZ_TARGETS = shareit:FuzzReadCall shareit:FuzzParseFeatures license:FuzzVerify license:FuzzVerifyComputer \
+FUZZ_TARGETS = storefront/shareit:FuzzReadCall qlm:FuzzParseFeatures storefront/fastspring:FuzzDecodeWebhook license:FuzzVerify license:FuzzVerifyComputer \
 	license:FuzzVerifyAnswer license:FuzzIsShortKey
 fuzz:
 	@for t in $(FUZZ_TARGETS); do \
