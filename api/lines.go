@@ -68,7 +68,7 @@ func readLines(d Deps, auth *authenticator, r *http.Request, method string) (lin
 	if refused != nil {
 		return lines{}, nil, refused
 	}
-	reading, err := kinds[p.Kind].Decode(call, p)
+	reading, err := kinds[p.Kind].Decode(r.Context(), call, p)
 	if err != nil {
 		return lines{}, p, refuse(d, err)
 	}

@@ -12,6 +12,7 @@
 package storefront
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -32,8 +33,11 @@ type Kind interface {
 	// nothing or the signature is right, else a *qlm.BadRequestError with
 	// status 401 or 403.
 	Verify(c *Call, p *config.Provider) error
-	// Decode reads the call's purchase lines.
-	Decode(c *Call, p *config.Provider) (Reading, error)
+	// Decode reads the call's purchase lines; a kind whose call names
+	// its order rather than carrying it reads the order from the
+	// storefront's API within ctx (a failure there is an error that is not
+	// a *qlm.BadRequestError: the storefront is asked to call again).
+	Decode(ctx context.Context, c *Call, p *config.Provider) (Reading, error)
 }
 
 // Call is a call as its kind read it.

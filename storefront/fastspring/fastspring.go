@@ -18,6 +18,7 @@
 package fastspring
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/md5" //nolint:gosec // FastSpring's security_request_hash is MD5; it is checked, not chosen
 	"crypto/sha256"
@@ -196,7 +197,7 @@ func otherCredentials(p *config.Provider) bool {
 }
 
 // Decode reads a remote request's one line, or a webhook's items.
-func (Kind) Decode(c *storefront.Call, p *config.Provider) (storefront.Reading, error) {
+func (Kind) Decode(_ context.Context, c *storefront.Call, p *config.Provider) (storefront.Reading, error) {
 	if c.Method == webHook && c.Parsed == nil {
 		return decodeWebhook(c, p)
 	}

@@ -1,6 +1,7 @@
 package fastspring
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/md5" //nolint:gosec // FastSpring's security_request_hash
 	"crypto/sha256"
@@ -130,7 +131,7 @@ func call(t *testing.T, p *config.Provider, r *http.Request, method string) (sto
 	if err := (Kind{}).Verify(c, p); err != nil {
 		return storefront.Reading{}, err
 	}
-	return Kind{}.Decode(c, p)
+	return Kind{}.Decode(context.Background(), c, p)
 }
 
 // mustRemote is the one line of a remote request that must be accepted.
@@ -879,10 +880,10 @@ func TestWebhookDecodeTwice(t *testing.T) {
 	o["items"] = []any{testItem(), unnamed}
 	c, err := Kind{}.Read(webhookRequest(webhookJSON(testEvent("evt1", "order.completed", o)), ""), p, webHook)
 	require.NoError(t, err)
-	first, err := Kind{}.Decode(c, p)
+	first, err := Kind{}.Decode(context.Background(), c, p)
 	require.NoError(t, err)
 	assert.Empty(t, c.QLM.Arg("is_productid"), "the items' attributes are not the call's")
-	second, err := Kind{}.Decode(c, p)
+	second, err := Kind{}.Decode(context.Background(), c, p)
 	require.NoError(t, err)
 	assert.Equal(t, first, second)
 	assert.Len(t, second.Requests, 1)

@@ -9,6 +9,7 @@
 package shareit
 
 import (
+	"context"
 	"net/http"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func (Kind) Verify(*storefront.Call, *config.Provider) error { return nil }
 
 // Decode reads the call's one purchase line. For QlmWebHookHandler the
 // provider's products mapping adds the QLM arguments for PRODUCT_ID.
-func (Kind) Decode(c *storefront.Call, p *config.Provider) (storefront.Reading, error) {
+func (Kind) Decode(_ context.Context, c *storefront.Call, p *config.Provider) (storefront.Reading, error) {
 	if c.Method == webHook {
 		productID, _ := c.QLM.Field("PRODUCT_ID")
 		productID = strings.TrimSpace(productID)
