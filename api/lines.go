@@ -14,12 +14,14 @@ import (
 
 	"github.com/keysmith/keysmith/storefront/fastspring"
 	"github.com/keysmith/keysmith/storefront/shareit"
+	"github.com/keysmith/keysmith/storefront/stripe"
 )
 
 // kinds are the storefronts keysmith serves, by config.Provider.Kind.
 var kinds = map[string]storefront.Kind{
 	config.KindShareIt:    shareit.Kind{},
 	config.KindFastSpring: fastspring.Kind{},
+	config.KindStripe:     stripe.Kind{},
 }
 
 // lines is what a storefront's call asks for, checked.

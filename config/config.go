@@ -48,7 +48,8 @@ type Config struct {
 type Provider struct {
 	Name string `yaml:"name"`
 	// Kind is the storefront's kind, which says how its calls are read,
-	// signed and answered: "shareit" (the default) or "fastspring".
+	// signed and answered: "shareit" (the default), "fastspring" or
+	// "stripe".
 	Kind string `yaml:"kind"`
 	// User and PasswordHash check QLM's is_user/is_pwd. PasswordHash is a
 	// bcrypt hash (keysmith hash-password); an empty User means the
@@ -91,30 +92,55 @@ type Provider struct {
 	// secrets themselves, which stay out of this file): the Private Key of
 	// the license fulfillment's Security tab (its security_request_hash),
 	// and the webhook's HMAC SHA256 Secret (its X-FS-Signature).
+	// WebhookSecretEnv also names a Stripe endpoint's signing secret
+	// (whsec_..., its Stripe-Signature).
 	PrivateKeyEnv    string `yaml:"private_key_env"`
 	WebhookSecretEnv string `yaml:"webhook_secret_env"`
+	// APIKeyEnv names the environment variable holding a Stripe account's
+	// secret key (sk_... or a restricted rk_...), with which keysmith
+	// reads the order a Stripe event names, as QLM does; required for
+	// stripe. APIURL replaces Stripe's API (https://api.stripe.com), for
+	// tests against a local stand-in.
+	APIKeyEnv string `yaml:"api_key_env"`
+	APIURL    string `yaml:"api_url"`
 
-	allow                     []netip.Prefix
-	dateLayout                string
-	privateKey, webhookSecret string
+	allow                             []netip.Prefix
+	dateLayout                        string
+	privateKey, webhookSecret, apiKey string
 }
 
 // Storefront kinds (Provider.Kind).
 const (
 	KindShareIt    = "shareit"
 	KindFastSpring = "fastspring"
+	KindStripe     = "stripe"
 )
 
 // Kinds are the storefront kinds keysmith serves.
-var Kinds = []string{KindShareIt, KindFastSpring}
+var Kinds = []string{KindShareIt, KindFastSpring, KindStripe}
 
 // PrivateKey is the FastSpring license fulfillment's private key, "" when
 // not configured.
 func (p *Provider) PrivateKey() string { return p.privateKey }
 
-// WebhookSecret is the FastSpring webhook's HMAC secret, "" when not
-// configured.
+// WebhookSecret is the FastSpring webhook's HMAC secret, or the Stripe
+// endpoint's signing secret, "" when not configured.
 func (p *Provider) WebhookSecret() string { return p.webhookSecret }
+
+// APIKey is the Stripe account's secret key, "" for other kinds.
+func (p *Provider) APIKey() string { return p.apiKey }
+
+// SetAPIURL replaces api_url, checked as reading the file checks it: for a
+// configuration built in code, such as a test's that points a provider at
+// its own stand-in of the storefront's API.
+func (p *Provider) SetAPIURL(raw string) error {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.User != nil {
+		return fmt.Errorf("api_url: %q is not an http(s) URL without query or credentials", raw)
+	}
+	p.APIURL = strings.TrimRight(u.String(), "/")
+	return nil
+}
 
 // ValidProviderName reports whether name may name a provider: lower-case
 // letters, digits, '_', '.' and '-' (it is part of every workflow ID and key
@@ -326,15 +352,31 @@ func (p *Provider) validate() error {
 	for _, s := range []struct {
 		field, env string
 		into       *string
-	}{{"private_key_env", p.PrivateKeyEnv, &p.privateKey}, {"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret}} {
+		kinds      []string
+	}{
+		{"private_key_env", p.PrivateKeyEnv, &p.privateKey, []string{KindFastSpring}},
+		{"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret, []string{KindFastSpring, KindStripe}},
+		{"api_key_env", p.APIKeyEnv, &p.apiKey, []string{KindStripe}},
+	} {
 		if s.env == "" {
 			continue
 		}
-		if p.Kind != KindFastSpring {
-			return fmt.Errorf("%s: only a fastspring provider signs its calls", s.field)
+		if !slices.Contains(s.kinds, p.Kind) {
+			return fmt.Errorf("%s: only for a %s provider", s.field, strings.Join(s.kinds, " or "))
 		}
 		if *s.into = os.Getenv(s.env); *s.into == "" {
 			return fmt.Errorf("%s: the environment variable %s is not set", s.field, s.env)
+		}
+	}
+	switch {
+	case p.Kind == KindStripe && p.apiKey == "":
+		// Stripe's events name the order; only the API has its lines.
+		return errors.New("api_key_env: required for a stripe provider (the secret key keysmith reads orders with)")
+	case p.APIURL != "" && p.Kind != KindStripe:
+		return errors.New("api_url: only for a stripe provider")
+	case p.APIURL != "":
+		if err := p.SetAPIURL(p.APIURL); err != nil {
+			return err
 		}
 	}
 	if (p.User == "") != (p.PasswordHash == "") {

@@ -39,7 +39,11 @@ type corpusCall struct {
 	Webhook     string            `yaml:"webhook"`
 	Signature   string            `yaml:"signature"`
 	ContentType string            `yaml:"content_type"`
-	Want        corpusWant        `yaml:"want"`
+	// Stripe's: an event, whose objects are registered in the stand-in of
+	// Stripe's API before the call (signed unless Signature says wrong,
+	// stale or none).
+	Stripe *corpusStripe `yaml:"stripe"`
+	Want   corpusWant    `yaml:"want"`
 }
 
 type corpusWant struct {
@@ -93,6 +97,13 @@ func TestFastSpringCorpus(t *testing.T) {
 	runCorpus(t, "../storefront/fastspring/testdata/corpus.yaml")
 }
 
+// TestStripeCorpus does the same with Stripe's events, signed as Stripe
+// signs them, the orders they name read from the stack's stand-in of
+// Stripe's API.
+func TestStripeCorpus(t *testing.T) {
+	runCorpus(t, "../storefront/stripe/testdata/corpus.yaml")
+}
+
 func runCorpus(t *testing.T, path string) {
 	s := newStack(t)
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
@@ -117,6 +128,9 @@ func runCorpus(t *testing.T, path string) {
 				if c.Form != nil || c.Webhook != "" {
 					body = c.fastSpringBody(fill)
 				}
+				if c.Stripe != nil {
+					body, edit = s.stripeCall(t, c, fill)
+				}
 				ids := c.lines(t, fill, target, body)
 				lines = append(lines, ids)
 				if method == http.MethodGet {
@@ -137,7 +151,7 @@ func runCorpus(t *testing.T, path string) {
 				if c.Want.SameKeyAs == nil && !c.Want.Repeat {
 					keyed += len(ids)
 				}
-				if c.Webhook != "" {
+				if c.notification() {
 					if want := fill(c.Want.Ack); answer != want {
 						t.Errorf("call %d: answer %q, want %q", i, answer, want)
 					}
@@ -152,7 +166,7 @@ func runCorpus(t *testing.T, path string) {
 						original = &order.Original{LineID: lines[*n][0]}
 					}
 					keys := answer
-					if c.Webhook != "" { // keyed in the background
+					if c.notification() { // keyed in the background
 						keys = s.keysOf(t, i, id, original)
 						if j == 0 {
 							keysOf[i] = keys
@@ -180,6 +194,10 @@ func runCorpus(t *testing.T, path string) {
 		}
 	}
 }
+
+// notification reports whether the call is a webhook's, answered at once
+// and keyed in the background.
+func (c corpusCall) notification() bool { return c.Webhook != "" || c.Stripe != nil }
 
 // request sets what a FastSpring call adds to the request: its
 // Content-Type and the webhook's signature.
@@ -230,7 +248,7 @@ func (c corpusCall) lines(t *testing.T, fill func(string) string, target, body s
 		names = []string{c.Want.Line}
 	case len(c.Want.Lines) > 0:
 		names = c.Want.Lines
-	case c.Form != nil || c.Webhook != "":
+	case c.Form != nil || c.notification():
 		return nil
 	default:
 		provider, purchase, running := lineOf(t, target, body)

@@ -1,6 +1,6 @@
 // Package e2e tests keysmith end to end over real HTTP, against real
-// Postgres, a real Temporal dev server and the real Resend client talking
-// to a local Resend-speaking server.
+// Postgres, a real Temporal dev server and the real Resend and Stripe
+// clients talking to local Resend- and Stripe-speaking servers.
 package e2e
 
 import (
@@ -32,6 +32,7 @@ import (
 	"github.com/keysmith/keysmith/license"
 	"github.com/keysmith/keysmith/mail/resendtest"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/storefront/stripe/stripetest"
 	"github.com/keysmith/keysmith/telemetry"
 	"github.com/keysmith/keysmith/workflows"
 )
@@ -69,12 +70,14 @@ func runTests(m *testing.M) int {
 }
 
 // stack is one keysmith: its own database, task queue, Resend server,
-// signing key, API server and worker, beside the shared Temporal server.
+// Stripe API server, signing key, API server and worker, beside the
+// shared Temporal server.
 type stack struct {
 	t      *testing.T
 	app    *app.App
 	db     *testenv.Database
 	resend *resendtest.Server
+	stripe *stripetest.Server // the stripe provider's API
 	api    *httptest.Server
 	ring   license.Keyring
 	signer license.SigningKey // the worker's, for keys a test makes itself
@@ -120,6 +123,10 @@ func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *sta
 	if err != nil {
 		t.Fatal(err)
 	}
+	st := stripetest.NewServer(t, testenv.StripeAPIKey)
+	if p, ok := cfg.Provider("stripe"); !ok || p.SetAPIURL(st.URL()) != nil {
+		t.Fatal("the test configuration's stripe provider cannot read from the stand-in")
+	}
 	cdc, err := codec.New(testenv.CodecKeys)
 	if err != nil {
 		t.Fatal(err)
@@ -159,6 +166,7 @@ func newStackOn(t *testing.T, hostPort string, spans sdktrace.SpanExporter) *sta
 		t:      t,
 		db:     db,
 		resend: rs,
+		stripe: st,
 		ring:   license.Keyring{1: k.PublicKey()},
 		signer: k,
 		prefix: id,

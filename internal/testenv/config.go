@@ -17,8 +17,9 @@ const Password = "pw-7f3a9c-never-log-me"
 // configYAML has the ShareIt provider of every test (its PRODUCT_ID mappings
 // as QLM's MyCommerce guide writes them); one that also wants basic auth; two
 // limited by address (httptest.NewRequest calls come from 192.0.2.1, real
-// ones from 127.0.0.1); one that declares UTF-8 and its own date format; and
-// two versions of a product.
+// ones from 127.0.0.1); one that declares UTF-8 and its own date format; a
+// FastSpring and a Stripe provider with their signing secrets; and two
+// versions of a product.
 const configYAML = `
 providers:
   - name: shareit
@@ -48,6 +49,14 @@ providers:
     webhook_secret_env: KEYSMITH_TEST_FASTSPRING_WEBHOOK_SECRET
     products:
       "demo-app": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
+  - name: stripe
+    kind: stripe
+    user: stripe
+    password_hash: %[1]q
+    webhook_secret_env: KEYSMITH_TEST_STRIPE_WEBHOOK_SECRET
+    api_key_env: KEYSMITH_TEST_STRIPE_API_KEY
+    products:
+      "prod_mapped": "is_productid=7&is_majorversion=3&is_minorversion=1"
 products:
   - id: 1
     name: Demo App
@@ -89,6 +98,15 @@ const (
 	FastSpringWebhookSecret = "fs-webhook-secret-51c0-never-log-me"
 )
 
+// StripeWebhookSecret signs the events of the tests' Stripe provider;
+// StripeAPIKey is the secret key it reads orders with, which the tests'
+// stand-in of Stripe's API (stripetest) accepts. The provider's api_url is
+// the stand-in's, set by the test that starts it.
+const (
+	StripeWebhookSecret = "whsec_test-8d2f-never-log-me"
+	StripeAPIKey        = "sk_test_keysmith-61b4-never-log-me"
+)
+
 // Config is the configuration of the API and end-to-end tests.
 func Config() (*config.Config, error) {
 	hash, err := passwordHash()
@@ -98,6 +116,8 @@ func Config() (*config.Config, error) {
 	for name, value := range map[string]string{
 		"KEYSMITH_TEST_FASTSPRING_PRIVATE_KEY":    FastSpringPrivateKey,
 		"KEYSMITH_TEST_FASTSPRING_WEBHOOK_SECRET": FastSpringWebhookSecret,
+		"KEYSMITH_TEST_STRIPE_WEBHOOK_SECRET":     StripeWebhookSecret,
+		"KEYSMITH_TEST_STRIPE_API_KEY":            StripeAPIKey,
 	} {
 		if err := os.Setenv(name, value); err != nil {
 			return nil, err

@@ -1,0 +1,88 @@
+package stripetest
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/stripe/stripe-go/v82/webhook"
+)
+
+// get calls the stand-in with key and decodes the JSON answer.
+func get(t *testing.T, s *Server, key, path string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, s.URL()+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, v
+}
+
+func TestServer(t *testing.T) {
+	s := NewServer(t, "sk_test_stand-in-key")
+	s.AddProducts(Product{ID: "prod_1", Name: "App", Metadata: map[string]string{"is_productid": "1"}})
+	cs := Session{ID: "cs_1", Created: 1796119200}
+	for range 3 {
+		cs.LineItems = append(cs.LineItems, LineItem{Product: "prod_1", Quantity: 2, UnitAmount: 100})
+	}
+	s.AddSession(cs)
+
+	for key, want := range map[string]string{"": "You did not provide an API key", "sk_test_wrong-key-1234": "Invalid API Key provided: sk_test_*****1234"} {
+		status, body := get(t, s, key, "/v1/checkout/sessions/cs_1")
+		e, _ := body["error"].(map[string]any)
+		if msg, _ := e["message"].(string); status != http.StatusUnauthorized || e["type"] != "invalid_request_error" || len(msg) < len(want) || msg[:len(want)] != want {
+			t.Errorf("key %q: %d %v, want 401 invalid_request_error %q...", key, status, body, want)
+		}
+	}
+	status, body := get(t, s, s.APIKey, "/v1/checkout/sessions/cs_nosuch")
+	if e, _ := body["error"].(map[string]any); status != http.StatusNotFound || e["code"] != "resource_missing" || e["param"] != "session" {
+		t.Errorf("unknown session: %d %v", status, body)
+	}
+
+	// Stripe's list envelope, paged, with the product expanded.
+	status, body = get(t, s, s.APIKey, "/v1/checkout/sessions/cs_1/line_items?limit=2&expand[]=data.price.product")
+	data, _ := body["data"].([]any)
+	if status != http.StatusOK || body["object"] != "list" || body["has_more"] != true || len(data) != 2 || body["url"] != "/v1/checkout/sessions/cs_1/line_items" {
+		t.Fatalf("first page: %d %v", status, body)
+	}
+	price := data[1].(map[string]any)["price"].(map[string]any)
+	if product, _ := price["product"].(map[string]any); product["object"] != "product" || product["metadata"].(map[string]any)["is_productid"] != "1" {
+		t.Errorf("price.product not expanded: %v", price)
+	}
+	_, body = get(t, s, s.APIKey, "/v1/checkout/sessions/cs_1/line_items?limit=2&starting_after=li_2")
+	if data, _ := body["data"].([]any); body["has_more"] != false || len(data) != 1 || data[0].(map[string]any)["id"] != "li_3" ||
+		data[0].(map[string]any)["price"].(map[string]any)["product"] != "prod_1" {
+		t.Errorf("second page: %v", body)
+	}
+
+	s.FailNext(1, http.StatusInternalServerError)
+	if status, body := get(t, s, s.APIKey, "/v1/products/prod_1"); status != 500 || body["error"].(map[string]any)["type"] != "api_error" {
+		t.Errorf("scripted failure: %d %v", status, body)
+	}
+	if status, body := get(t, s, s.APIKey, "/v1/products/prod_1"); status != 200 || body["name"] != "App" {
+		t.Errorf("product: %d %v", status, body)
+	}
+	if n := len(s.Requests()); n != 7 {
+		t.Errorf("%d requests recorded, want 7", n)
+	}
+}
+
+func TestSign(t *testing.T) {
+	body := Event("evt_1", "checkout.session.completed", 1796119200, map[string]any{"id": "cs_1"})
+	if _, err := webhook.ConstructEvent(body, Sign(body, "whsec_x", time.Now()), "whsec_x"); err != nil {
+		t.Errorf("stripe-go does not accept the event: %v", err)
+	}
+}
