@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/internal/testenv"
@@ -40,16 +39,8 @@ func (s templateSet) Has(name string) bool { return s[name] }
 // lineConfig is testenv's configuration, edited and parsed again.
 func lineConfig(t *testing.T, edit func(*config.Config)) *config.Config {
 	t.Helper()
-	cfg, err := testenv.Config()
+	cfg, err := testenv.ConfigWith(edit)
 	require.NoError(t, err)
-	if edit == nil {
-		return cfg
-	}
-	edit(cfg)
-	b, err := yaml.Marshal(cfg)
-	require.NoError(t, err)
-	cfg, err = config.Parse(b)
-	require.NoError(t, err, "config:\n%s", b)
 	return cfg
 }
 

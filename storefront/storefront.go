@@ -12,8 +12,11 @@
 package storefront
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"net/http"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -164,3 +167,45 @@ func (p Purchase) FullName() string {
 // Renewal reports whether the purchase renews a subscription bought
 // earlier rather than buying anew: it names the original key or purchase.
 func (p Purchase) Renewal() bool { return p.OriginalKey != "" || p.OriginalPurchaseID != "" }
+
+// ReadEmail sets the buyer's address from s, reduced to the bare address
+// ("Ada <ada@example.com>" is ada@example.com). What is not an address is
+// a warning on c, naming field but not the value (personal data); the
+// buyer is then not mailed.
+func ReadEmail(c *qlm.Call, pu *Purchase, field, s string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return
+	}
+	if addr, err := mail.ParseAddress(s); err == nil {
+		pu.Email = addr.Address
+		return
+	}
+	c.Warn("%s: not an email address; the buyer is not emailed (it is stored with the order)", field)
+}
+
+// ObjectID reads a JSON field that a notification gives as an object's id
+// or as the expanded object (with an "id"): webhooks' payloads do both.
+type ObjectID string
+
+// UnmarshalJSON reads an id, an object's "id", or null.
+func (s *ObjectID) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case bytes.Equal(b, []byte("null")):
+		return nil
+	case bytes.HasPrefix(b, []byte(`"`)):
+		var id string
+		err := json.Unmarshal(b, &id)
+		*s = ObjectID(id)
+		return err
+	}
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	*s = ObjectID(v.ID)
+	return nil
+}

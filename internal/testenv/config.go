@@ -5,6 +5,7 @@ import (
 	"os"
 	"sync"
 
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/keysmith/keysmith/config"
@@ -132,3 +133,18 @@ const AdminToken = "admin-token-for-tests"
 // CodecKeys is the payload codec key of the tests and of the histories they
 // record for the replay test: a test key, public by design.
 var CodecKeys = map[uint32][]byte{1: []byte("keysmith-test-codec-key-32-bytes")}
+
+// ConfigWith is Config edited by edit and read again, as a vendor's file
+// with those changes would be.
+func ConfigWith(edit func(*config.Config)) (*config.Config, error) {
+	cfg, err := Config()
+	if err != nil || edit == nil {
+		return cfg, err
+	}
+	edit(cfg)
+	b, err := yaml.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(b)
+}

@@ -1,7 +1,6 @@
 package fastspring
 
 import (
-	"net/mail"
 	"strconv"
 	"strings"
 	"time"
@@ -78,7 +77,7 @@ func decodeRemote(c *qlm.Call, p *config.Provider) (storefront.Request, error) {
 	if err := checkLine(&pu, "reference", "product"); err != nil {
 		return storefront.Request{}, err
 	}
-	readEmail(c, &pu, get(emailFields))
+	storefront.ReadEmail(c, &pu, "email", get(emailFields))
 	if s := get(quantityFields); s != "" {
 		n, err := qlm.Count("quantity", s, 1)
 		if err != nil {
@@ -103,19 +102,6 @@ func checkLine(pu *storefront.Purchase, orderField, itemField string) error {
 		pu.RunningNo = "1"
 	}
 	return storefront.CheckID(itemField, pu.RunningNo, maxItem)
-}
-
-// readEmail keeps the buyer's bare address; what is not one is a warning
-// (the value, personal data, is not echoed).
-func readEmail(c *qlm.Call, pu *storefront.Purchase, s string) {
-	if s == "" {
-		return
-	}
-	if addr, err := mail.ParseAddress(s); err == nil {
-		pu.Email = addr.Address
-		return
-	}
-	c.Warn("email: not an email address; the buyer is not emailed (it is stored with the order)")
 }
 
 // millis reads FastSpring's times, milliseconds since 1970; zero when

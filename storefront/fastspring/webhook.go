@@ -309,7 +309,7 @@ func itemRequest(c *storefront.Call, p *config.Provider, e event, o orderData, i
 		pu.Quantity = *it.Quantity
 		pu.Fields["quantity"] = itoa(*it.Quantity)
 	}
-	readEmail(call, &pu, strings.TrimSpace(buyer.Email))
+	storefront.ReadEmail(call, &pu, "email", buyer.Email)
 	return storefront.Request{Method: method, Args: args, Purchase: pu, Warnings: call.Warnings(),
 		Confirmed: true, Event: e.ID}, "", nil
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/mail"
 	"net/url"
 	"slices"
 	"strconv"
@@ -210,7 +209,7 @@ func (d *decoder) checkoutLine(cs *stripego.CheckoutSession, i int, li *stripego
 		}
 	}
 	keepMetadata(&pu, product.Metadata)
-	readEmail(call, &pu, email)
+	storefront.ReadEmail(call, &pu, "email", email)
 	return storefront.Request{Method: "getactivationkey", Args: args, Purchase: pu, Warnings: call.Warnings(),
 		Confirmed: true, Event: d.event.ID}, "", nil
 }
@@ -371,7 +370,7 @@ func (d *decoder) renewalLine(in *stripego.Invoice, invoiceSub string, i int, l 
 		return storefront.Request{}, "", err
 	}
 	keepMetadata(&pu, product.Metadata)
-	readEmail(call, &pu, in.CustomerEmail)
+	storefront.ReadEmail(call, &pu, "email", in.CustomerEmail)
 	return storefront.Request{Method: renewSubscription, Args: args, Purchase: pu, Warnings: call.Warnings(),
 		Confirmed: true, Event: d.event.ID}, "", nil
 }
@@ -491,7 +490,7 @@ func priceOf(l *stripego.InvoiceLineItem) (product, price string) {
 // legacyInvoice is what an invoice of an API version before basil holds
 // where stripe-go no longer reads it.
 type legacyInvoice struct {
-	Subscription idOf `json:"subscription"`
+	Subscription storefront.ObjectID `json:"subscription"`
 	Lines        struct {
 		Data []legacyLine `json:"data"`
 	} `json:"lines"`
@@ -521,7 +520,7 @@ func (p *legacyPrice) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	p.ID = v.ID
-	var id idOf
+	var id storefront.ObjectID
 	if err := json.Unmarshal(v.Product, &id); err == nil {
 		p.Product.ID = string(id)
 	}
@@ -541,27 +540,6 @@ func (p *legacyPrice) expanded() *stripego.Product {
 		return nil
 	}
 	return p.Product.Object
-}
-
-// idOf is an id, or an expanded object's id.
-type idOf string
-
-func (s *idOf) UnmarshalJSON(b []byte) error {
-	b = bytes.TrimSpace(b)
-	if bytes.HasPrefix(b, []byte(`"`)) {
-		var id string
-		err := json.Unmarshal(b, &id)
-		*s = idOf(id)
-		return err
-	}
-	var v struct {
-		ID string `json:"id"`
-	}
-	if err := json.Unmarshal(b, &v); err != nil {
-		return err
-	}
-	*s = idOf(v.ID)
-	return nil
 }
 
 // setQuantity reads a line's quantity (Stripe's may be null: one).
@@ -598,20 +576,6 @@ func keepMetadata(pu *storefront.Purchase, meta map[string]string) {
 			delete(pu.Fields, k)
 		}
 	}
-}
-
-// readEmail keeps the buyer's bare address; what is not one is a warning
-// (the value, personal data, is not echoed).
-func readEmail(c *qlm.Call, pu *storefront.Purchase, s string) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return
-	}
-	if addr, err := mail.ParseAddress(s); err == nil {
-		pu.Email = addr.Address
-		return
-	}
-	c.Warn("email: not an email address; the buyer is not emailed (it is stored with the order)")
 }
 
 // unix reads Stripe's times, seconds since 1970; zero when absent.
