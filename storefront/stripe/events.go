@@ -149,19 +149,13 @@ func (d *decoder) checkoutLine(cs *stripego.CheckoutSession, i int, li *stripego
 	}
 	product := li.Price.Product
 	if product.Object == "" { // not expanded after all
-		var err error
-		if product, err = d.product(product.ID); err != nil {
-			return storefront.Request{}, "", err
-		}
+		product = nil
 	}
-	call, skip, err := d.args(product, false)
+	pa, skip, err := d.args(product, li.Price.Product.ID, false)
 	if err != nil || skip != "" {
 		return storefront.Request{}, skip, err
 	}
-	args, err := call.Args(d.p.DateLayout())
-	if err != nil {
-		return storefront.Request{}, "", err
-	}
+	product, call, args := pa.product, pa.call, pa.args
 	pu := storefront.Purchase{
 		PurchaseID:   cs.ID,
 		RunningNo:    strconv.Itoa(i + 1),
@@ -324,21 +318,11 @@ func (d *decoder) renewalLine(in *stripego.Invoice, invoiceSub string, i int, l 
 	if productID == "" {
 		return storefront.Request{}, "no product", nil
 	}
-	product := old.Price.expanded()
-	if product == nil || product.ID != productID {
-		var err error
-		if product, err = d.product(productID); err != nil {
-			return storefront.Request{}, "", err
-		}
-	}
-	call, skip, err := d.args(product, true)
+	pa, skip, err := d.args(old.Price.expanded(), productID, true)
 	if err != nil || skip != "" {
 		return storefront.Request{}, skip, err
 	}
-	args, err := call.Args(d.p.DateLayout())
-	if err != nil {
-		return storefront.Request{}, "", err
-	}
+	product, call, args := pa.product, pa.call, pa.args
 	pu := storefront.Purchase{
 		PurchaseID:   in.ID,
 		RunningNo:    strconv.Itoa(i + 1),
@@ -379,7 +363,13 @@ func (d *decoder) renewalLine(in *stripego.Invoice, invoiceSub string, i int, l 
 // metadata (where QLM's guide puts them), then the provider's products
 // mapping by Stripe product id. A product that names no is_productid is
 // not keysmith's: skipped, with the reason.
-func (d *decoder) args(product *stripego.Product, renewal bool) (*qlm.Call, string, error) {
+func (d *decoder) args(product *stripego.Product, id string, renewal bool) (productArgs, string, error) {
+	if product == nil || product.ID != id { // not expanded: read it
+		var err error
+		if product, err = d.product(id); err != nil {
+			return productArgs{}, "", err
+		}
+	}
 	call := d.call.QLM.Fork()
 	meta := url.Values{}
 	for k, v := range product.Metadata {
@@ -389,14 +379,26 @@ func (d *decoder) args(product *stripego.Product, renewal bool) (*qlm.Call, stri
 	if mapping, ok := d.p.Products[product.ID]; ok {
 		args, err := qlm.ParseQuery(mapping) // checked when the configuration was loaded
 		if err != nil {
-			return nil, "", &qlm.BadRequestError{Status: http.StatusBadRequest, Field: "product " + product.ID, Problem: "bad mapping in the configuration"}
+			return productArgs{}, "", &qlm.BadRequestError{Status: http.StatusBadRequest, Field: "product " + product.ID, Problem: "bad mapping in the configuration"}
 		}
 		call.WithMapping(qlmArgs(args, renewal))
 	}
 	if call.Arg("is_productid") == "" {
-		return nil, fmt.Sprintf("product %s names no is_productid in its metadata, and the provider's products do not map it", product.ID), nil
+		return productArgs{}, fmt.Sprintf("product %s names no is_productid in its metadata, and the provider's products do not map it", product.ID), nil
 	}
-	return call, "", nil
+	args, err := call.Args(d.p.DateLayout())
+	if err != nil {
+		return productArgs{}, "", err
+	}
+	return productArgs{product: product, call: call, args: args}, "", nil
+}
+
+// productArgs are a line's product and its QLM arguments (the call they
+// were read in carries their warnings).
+type productArgs struct {
+	product *stripego.Product
+	call    *qlm.Call
+	args    qlm.Args
 }
 
 // renewalArgs are QLM's metadata for a subscription's renewal, which take
