@@ -53,7 +53,7 @@ func keyGenerator(d Deps, auth *authenticator, method string) http.Handler {
 			return
 		}
 		if ls.notify {
-			notify(w, r, d, ls)
+			notify(w, r, d, p, ls)
 			return
 		}
 		if len(line.Warnings) > 0 {

@@ -31,9 +31,10 @@ type lines struct {
 	// storefront.Reading); events are the notification's events, failed
 	// those not handled (left out of the answer, so that the storefront
 	// sends them again).
-	notify bool
-	events []string
-	failed map[string]bool
+	notify      bool
+	events      []string
+	failed      map[string]bool
+	revocations []storefront.Revocation
 }
 
 // line is one order line of a call, and the notification event it came
@@ -74,7 +75,7 @@ func readLines(d Deps, auth *authenticator, r *http.Request, method string) (lin
 	if err != nil {
 		return lines{}, p, refuse(d, err)
 	}
-	out := lines{notify: reading.Notify, events: reading.Events, failed: map[string]bool{}}
+	out := lines{notify: reading.Notify, events: reading.Events, failed: map[string]bool{}, revocations: reading.Revocations}
 	for _, s := range reading.Skipped {
 		d.Log.Warn("Notification: nothing to key", "provider", p.Name, "skipped", s)
 	}

@@ -9,7 +9,9 @@ import (
 
 	"go.temporal.io/api/serviceerror"
 
+	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/store"
+	"github.com/keysmith/keysmith/storefront"
 	"github.com/keysmith/keysmith/workflows"
 )
 
@@ -21,7 +23,7 @@ import (
 // storefront does not wait for keys. A line keyed before, or whose
 // workflow completed, starts nothing: a notification received twice keys
 // once.
-func notify(w http.ResponseWriter, r *http.Request, d Deps, ls lines) {
+func notify(w http.ResponseWriter, r *http.Request, d Deps, p *config.Provider, ls lines) {
 	ctx, cancel := context.WithTimeout(r.Context(), d.KeyTimeout)
 	defer cancel()
 	for _, l := range ls.lines {
@@ -31,6 +33,12 @@ func notify(w http.ResponseWriter, r *http.Request, d Deps, ls lines) {
 			continue
 		}
 		d.Metrics.Keyed(l.Provider, l.Renews != nil, false)
+	}
+	for _, rv := range ls.revocations {
+		if err := revoke(ctx, d, p, rv); err != nil {
+			ls.failed[rv.Event] = true
+			d.Log.Error("Notification: revoke", "provider", p.Name, "event", rv.Event, "line", rv.Line.Name(), "error", err)
+		}
 	}
 	var handled []string
 	for _, e := range ls.events {
@@ -43,6 +51,60 @@ func notify(w http.ResponseWriter, r *http.Request, d Deps, ls lines) {
 		return
 	}
 	_ = writePlain(w, http.StatusOK, strings.Join(handled, "\n"))
+}
+
+// revoke applies a storefront's refund, chargeback or cancellation to its
+// line, as the line's product says (on_refund, on_cancel): revoking starts
+// RevokeLicense with the event as the actor, one per event (the same event
+// twice revokes once); keeping, or letting a cancelled subscription run to
+// the end of its period, is logged. A line keysmith never keyed is logged
+// and answered as handled: the storefront would send it for ever.
+func revoke(ctx context.Context, d Deps, p *config.Provider, rv storefront.Revocation) error {
+	var (
+		row *store.OrderRow
+		err error
+	)
+	if rv.Line.PurchaseID != "" {
+		row, err = d.Store.FindOrderLine(ctx, rv.Line)
+	} else {
+		row, err = d.Store.FindLineBySubscription(ctx, p.Name, rv.Subscription)
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		d.Log.Warn("Notification for a line keysmith never keyed: nothing to revoke", "provider", p.Name,
+			"event", rv.Event, "kind", rv.Kind, "line", rv.Line.Name(), "subscription", rv.Subscription)
+		d.Metrics.Revocation(p.Name, rv.Kind, "unknown line")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	line := row.LineID()
+	policy := config.Revoke
+	if prod, ok := d.Config.Product(row.ProductID, row.Major, row.Minor); ok {
+		policy = prod.OnRefund
+		if rv.Kind == storefront.Cancel {
+			policy = prod.OnCancel
+		}
+	} else if rv.Kind == storefront.Cancel {
+		policy = config.Expire
+	}
+	if rv.Quantity > 0 && rv.Quantity < row.Quantity {
+		d.Log.Warn("A partial refund of a multi-seat line: the keys are kept (support may revoke them)", "line", line.Name(),
+			"event", rv.Event, "refunded", rv.Quantity, "bought", row.Quantity)
+		d.Metrics.Revocation(p.Name, rv.Kind, "partial")
+		return nil
+	}
+	if policy != config.Revoke {
+		d.Log.Info("Notification: keys kept, as the product says", "line", line.Name(), "event", rv.Event, "kind", rv.Kind, "policy", policy)
+		d.Metrics.Revocation(p.Name, rv.Kind, policy)
+		return nil
+	}
+	req := workflows.RevokeRequest{Line: line.Name(), Actor: p.Name + " event " + rv.Event, Reason: rv.Kind + ": " + rv.Reason}
+	_, err = workflows.StartRevoke(ctx, d.Temporal, d.TaskQueue, req, "event-"+rv.Event)
+	if err == nil {
+		d.Metrics.Revocation(p.Name, rv.Kind, config.Revoke)
+	}
+	return err
 }
 
 // startLine starts a notification's line, or tells its running workflow

@@ -214,7 +214,21 @@ type Product struct {
 	// characters) or "short" (XXXX-XXXX-XXXX-XXXX-XXXX, valid only
 	// through the server: activation and validation).
 	KeyFormat string `yaml:"key_format"`
+	// OnRefund is what a storefront's refund or chargeback does to the
+	// line's keys: "revoke" (the default) or "keep". OnCancel is what a
+	// cancelled subscription does: "expire" (the default: the keys run to
+	// the end of the period paid for) or "revoke" (at once).
+	OnRefund string `yaml:"on_refund"`
+	OnCancel string `yaml:"on_cancel"`
 }
+
+// What a storefront's refund or cancellation does (Product.OnRefund,
+// OnCancel).
+const (
+	Revoke = "revoke"
+	Keep   = "keep"
+	Expire = "expire"
+)
 
 // QLM's maintenancePlanPeriodInDays default.
 const defaultMaintenancePlanDays = 365
@@ -312,6 +326,20 @@ func (c *Config) validate() error {
 		}
 		if p.EmailTemplate == "" {
 			p.EmailTemplate = "default"
+		}
+		switch p.OnRefund {
+		case "":
+			p.OnRefund = Revoke
+		case Revoke, Keep:
+		default:
+			return fmt.Errorf("product %s: on_refund %q is not revoke or keep", p.Name, p.OnRefund)
+		}
+		switch p.OnCancel {
+		case "":
+			p.OnCancel = Expire
+		case Expire, Revoke:
+		default:
+			return fmt.Errorf("product %s: on_cancel %q is not expire or revoke", p.Name, p.OnCancel)
 		}
 		switch p.KeyFormat {
 		case "", "signed":

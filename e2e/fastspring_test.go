@@ -137,3 +137,59 @@ func TestFastSpringLimits(t *testing.T) {
 		t.Errorf("a refused webhook stored its line: %v", err)
 	}
 }
+
+// TestFastSpringRefundRevokes: a FastSpring return revokes the returned
+// line's keys by itself, on the record with the event as the actor; the
+// same event twice revokes once; a product that keeps its keys on a refund
+// (on_refund: keep) keeps them; a return for a line keysmith never keyed
+// is answered as handled.
+func TestFastSpringRefundRevokes(t *testing.T) {
+	s := newStack(t)
+	ctx := context.Background()
+	ref := s.purchase(1)
+	sale := fmt.Sprintf(`{"events":[{"id":"evt-o-%[1]s","type":"order.completed","created":1796119200000,
+		"data":{"id":"ord-%[1]s","reference":%[1]q,"completed":true,"customer":{"first":"Rae","last":"Fund","email":"rae@example.com"},
+		"items":[{"product":"demo-app","quantity":1},
+		         {"product":"tool","quantity":1,"attributes":{"is_productid":"7","is_majorversion":"3","is_minorversion":"1"}}]}}]}`, ref)
+	if status, answer := s.webhook(sale, ""); status != http.StatusOK {
+		t.Fatalf("order: %d %q", status, answer)
+	}
+	app := fastSpringLine(ref, "demo-app")
+	tool := fastSpringLine(ref, "tool")
+	appKey := s.keysOf(t, 0, app, nil)
+	toolKey := s.keysOf(t, 0, tool, nil)
+
+	refund := fmt.Sprintf(`{"events":[{"id":"evt-r-%[1]s","type":"return.created","created":1796119300000,
+		"data":{"return":"ret-%[1]s","reference":"RET-%[1]s","completed":true,"type":"RETURN","reason":"Product Not Received",
+		"original":{"id":"ord-%[1]s","reference":%[1]q},
+		"items":[{"product":"demo-app","quantity":1},{"product":"tool","quantity":1}]}},
+		{"id":"evt-x-%[1]s","type":"return.created","data":{"return":"ret-x","completed":true,"original":{"reference":"never-%[1]s"},"items":[{"product":"demo-app"}]}}]}`, ref)
+	for range 2 {
+		if status, answer := s.webhook(refund, ""); status != http.StatusOK || answer != "evt-r-"+ref+"\nevt-x-"+ref {
+			t.Fatalf("refund: %d %q", status, answer)
+		}
+	}
+	revocation := workflows.RevokeLicenseID(app.Name(), "event-evt-r-"+ref)
+	var n int
+	if err := s.app.Temporal.GetWorkflow(ctx, revocation, "").Get(ctx, &n); err != nil || n != 1 {
+		t.Fatalf("%s: %d keys revoked, %v", revocation, n, err)
+	}
+	if st, err := s.app.Store.KeyState(ctx, appKey); err != nil || !st.Revoked {
+		t.Errorf("the refunded line's key: %+v %v, want revoked", st, err)
+	}
+	if st, err := s.app.Store.KeyState(ctx, toolKey); err != nil || st.Revoked {
+		t.Errorf("the key of a product with on_refund: keep: %+v %v, want kept", st, err)
+	}
+	actions, err := s.app.Store.SupportActions(ctx, app)
+	if err != nil || len(actions) != 1 || actions[0].Action != "revoke" || actions[0].Actor != "fastspring event evt-r-"+ref ||
+		!strings.Contains(actions[0].Reason, "refund: FastSpring return RET-"+ref+" Product Not Received") {
+		t.Errorf("the line's record: %+v %v, want one revocation by the event", actions, err)
+	}
+	if n := s.countWorkflows("WorkflowType = 'RevokeLicense' AND TaskQueue = '"+s.app.Env.TaskQueue+"'", 1); n != 1 {
+		t.Errorf("%d revocations for one event sent twice, want 1", n)
+	}
+}
+
+func fastSpringLine(ref, product string) order.LineID {
+	return order.LineID{Provider: "fastspring", PurchaseID: ref, RunningNo: product}
+}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/qlm"
 )
 
@@ -71,6 +72,32 @@ type Reading struct {
 	// held that keys nothing (events of other types), for the log.
 	Events  []string
 	Skipped []string
+	// Revocations are what a notification undoes: refunds, chargebacks,
+	// cancelled subscriptions.
+	Revocations []Revocation
+}
+
+// What a revocation undoes (Revocation.Kind).
+const (
+	Refund     = "refund"
+	Chargeback = "chargeback"
+	Cancel     = "cancel"
+)
+
+// Revocation is a storefront's word that a sale is undone. It names the
+// line, or the subscription whose line it is; what becomes of the keys is
+// the product's policy (config.Product's on_refund, on_cancel).
+type Revocation struct {
+	Kind         string // Refund, Chargeback or Cancel
+	Line         order.LineID
+	Subscription string // the storefront's subscription, when Line is not known
+	// Event is the storefront's event id: the actor on the record, and
+	// what makes the same event twice one revocation.
+	Event  string
+	Reason string // in the storefront's words, for the line's story
+	// Quantity is the licenses refunded, 0 for the whole line: a partial
+	// refund of a multi-seat line is only warned about.
+	Quantity int
 }
 
 // Request is one order line a call asks keys for: QLM's arguments, the

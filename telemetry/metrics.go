@@ -19,6 +19,7 @@ type Metrics struct {
 	emails         *prometheus.CounterVec
 	supportActions *prometheus.CounterVec
 	delivery       *prometheus.CounterVec
+	revocations    *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -49,8 +50,12 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "keysmith_order_lines_delivery_total",
 			Help: "Order lines whose keys the storefront may not have received, by what became of them: held (not mailed, not activating), undelivered (an answer the storefront did not get, reported by the API), confirmed, cancelled.",
 		}, []string{"outcome"}),
+		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keysmith_storefront_revocations_total",
+			Help: "Refunds, chargebacks and cancellations storefronts reported, by provider, kind and outcome: revoke (RevokeLicense started), keep or expire (the product's policy), partial (a partial refund, keys kept), unknown line (a line keysmith never keyed).",
+		}, []string{"provider", "kind", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.keys, m.emails, m.supportActions, m.delivery)
+	reg.MustRegister(m.requests, m.duration, m.keys, m.emails, m.supportActions, m.delivery, m.revocations)
 	return m
 }
 
@@ -101,6 +106,15 @@ func (m *Metrics) Delivery(outcome string) {
 		return
 	}
 	m.delivery.WithLabelValues(outcome).Inc()
+}
+
+// Revocation records a storefront's refund, chargeback or cancellation
+// and what became of it.
+func (m *Metrics) Revocation(provider, kind, outcome string) {
+	if m == nil {
+		return
+	}
+	m.revocations.WithLabelValues(provider, kind, outcome).Inc()
 }
 
 // HeldLines publishes the number of lines held now, read by count at each

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -172,18 +173,37 @@ func RevokeLicense(ctx workflow.Context, req RevokeRequest) (int, error) {
 	return n, nil
 }
 
-// Revoke runs RevokeLicense for req (the same request id is the same
-// revocation) and returns how many keys changed and the workflow's ID.
-func Revoke(ctx context.Context, c client.Client, taskQueue string, req RevokeRequest, request string) (int, string, error) {
+// StartRevoke starts RevokeLicense for req without waiting for it (the
+// same request id is the same revocation: one already started or done is
+// not started again) and returns its ID.
+func StartRevoke(ctx context.Context, c client.Client, taskQueue string, req RevokeRequest, request string) (string, error) {
 	id := RevokeLicenseID(req.Line, request)
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	_, err := c.ExecuteWorkflow(ctx, revokeOptions(id, taskQueue, req), RevokeLicenseWorkflow, req)
+	if _, done := errors.AsType[*serviceerror.WorkflowExecutionAlreadyStarted](err); done {
+		return id, nil
+	}
+	if err != nil {
+		return id, fmt.Errorf("start %s: %w", id, err)
+	}
+	return id, nil
+}
+
+func revokeOptions(id, taskQueue string, req RevokeRequest) client.StartWorkflowOptions {
+	return client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                taskQueue,
 		WorkflowIDConflictPolicy: enums.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
 		WorkflowIDReusePolicy:    enums.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		TypedSearchAttributes:    temporal.NewSearchAttributes(OrderLine.ValueSet(req.Line)),
 		StaticSummary:            fmt.Sprintf("%s the keys of %s, asked by %s", map[bool]string{false: "revoke", true: "restore"}[req.Restore], req.Line, req.Actor),
-	}, RevokeLicenseWorkflow, req)
+	}
+}
+
+// Revoke runs RevokeLicense for req (the same request id is the same
+// revocation) and returns how many keys changed and the workflow's ID.
+func Revoke(ctx context.Context, c client.Client, taskQueue string, req RevokeRequest, request string) (int, string, error) {
+	id := RevokeLicenseID(req.Line, request)
+	run, err := c.ExecuteWorkflow(ctx, revokeOptions(id, taskQueue, req), RevokeLicenseWorkflow, req)
 	if err != nil {
 		return 0, id, fmt.Errorf("start %s: %w", id, err)
 	}

@@ -72,6 +72,7 @@ products:
     name: Single Tool
     major: 3
     minor: 1
+    on_refund: keep
   - id: 9
     name: Short Keys App
     major: 1

@@ -19,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/storefront"
 	"github.com/stretchr/testify/assert"
@@ -932,7 +933,7 @@ func TestWebhookOtherEvents(t *testing.T) {
 	body := webhookJSON(
 		testEvent("evt0", "subscription.activated", map[string]any{"id": "sub123"}),
 		testEvent("evt1", "order.completed", testOrder()),
-		testEvent("evt2", "return.created", "whatever"),
+		testEvent("evt2", "payoutEntry.created", "whatever"),
 		testEvent("evt3", "", nil),
 	)
 	reading := mustWebhook(t, openProvider(t), webhookRequest(body, ""))
@@ -1206,4 +1207,43 @@ func FuzzDecodeWebhook(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWebhookRevocations: a return undoes each returned item's line (a
+// chargeback is told apart), a subscription's cancellation names the
+// subscription; an unfinished return or one without its order undoes
+// nothing.
+func TestWebhookRevocations(t *testing.T) {
+	ret := map[string]any{
+		"return": "ret1", "reference": "RET-1", "completed": true, "type": "RETURN", "reason": "Duplicate Order",
+		"original": map[string]any{"id": "ord1", "reference": "FS-1"},
+		"items":    []any{map[string]any{"product": "demo-app", "quantity": 1}, map[string]any{"product": "tool", "quantity": 2}},
+	}
+	chargeback := map[string]any{"return": "ret2", "completed": true, "type": "CHARGEBACK",
+		"original": map[string]any{"reference": "FS-2"}, "items": []any{map[string]any{"product": "demo-app"}}}
+	pending := map[string]any{"return": "ret3", "completed": false, "original": map[string]any{"reference": "FS-3"},
+		"items": []any{map[string]any{"product": "demo-app"}}}
+	body := webhookJSON(
+		testEvent("evt1", "return.created", ret),
+		testEvent("evt2", "return.created", chargeback),
+		testEvent("evt3", "return.created", pending),
+		testEvent("evt4", "subscription.canceled", map[string]any{"id": "sub123"}),
+		testEvent("evt5", "subscription.deactivated", map[string]any{"subscription": "sub456"}),
+	)
+	p := openProvider(t)
+	reading := mustWebhook(t, p, webhookRequest(body, ""))
+	assert.Empty(t, reading.Requests)
+	assert.Equal(t, []string{"evt1", "evt2", "evt3", "evt4", "evt5"}, reading.Events)
+	line := func(ref, product string) order.LineID {
+		return order.LineID{Provider: p.Name, PurchaseID: ref, RunningNo: product}
+	}
+	assert.Equal(t, []storefront.Revocation{
+		{Kind: storefront.Refund, Line: line("FS-1", "demo-app"), Event: "evt1", Reason: "FastSpring return RET-1 Duplicate Order", Quantity: 1},
+		{Kind: storefront.Refund, Line: line("FS-1", "tool"), Event: "evt1", Reason: "FastSpring return RET-1 Duplicate Order", Quantity: 2},
+		{Kind: storefront.Chargeback, Line: line("FS-2", "demo-app"), Event: "evt2", Reason: "FastSpring return ret2"},
+		{Kind: storefront.Cancel, Subscription: "sub123", Event: "evt4", Reason: "FastSpring subscription.canceled sub123"},
+		{Kind: storefront.Cancel, Subscription: "sub456", Event: "evt5", Reason: "FastSpring subscription.deactivated sub456"},
+	}, reading.Revocations)
+	require.Len(t, reading.Skipped, 1)
+	assert.Contains(t, reading.Skipped[0], "not completed")
 }

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/keysmith/keysmith/config"
+	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/storefront"
 )
@@ -196,6 +197,16 @@ func decodeWebhook(c *storefront.Call, p *config.Provider) (storefront.Reading, 
 				continue
 			}
 			method, sub = "renewsubscriptionhttp", charge.Subscription
+		case "return.created", "subscription.canceled", "subscription.deactivated":
+			rvs, skip, err := revocations(p, e)
+			if err != nil {
+				return storefront.Reading{}, qlm.BadRequest(fmt.Sprintf("events[%d].data", i), "%s", err)
+			}
+			if skip != "" {
+				reading.Skipped = append(reading.Skipped, fmt.Sprintf("event %s (%s): %s", e.ID, e.Type, skip))
+			}
+			reading.Revocations = append(reading.Revocations, rvs...)
+			continue
 		default:
 			reading.Skipped = append(reading.Skipped, fmt.Sprintf("event %s (%s): not an event keysmith keys", e.ID, e.Type))
 			continue
@@ -332,4 +343,75 @@ func jsonProblem(err error) string {
 		s = s[:80] + "..."
 	}
 	return s
+}
+
+// A return (FastSpring's refunds and chargebacks) names the order it
+// undoes and its items, as FastSpring's return.created documents it
+// (return, reference: the return's own; original: the order); a
+// subscription's event names the subscription.
+type returnData struct {
+	Return    string `json:"return"`
+	Reference string `json:"reference"`
+	Completed *bool  `json:"completed"`
+	Type      string `json:"type"`
+	Reason    string `json:"reason"`
+	Original  struct {
+		ID        string `json:"id"`
+		Order     string `json:"order"`
+		Reference string `json:"reference"`
+	} `json:"original"`
+	Items []struct {
+		Product  string `json:"product"`
+		Quantity int    `json:"quantity"`
+	} `json:"items"`
+}
+
+type subscriptionData struct {
+	ID           string `json:"id"`
+	Subscription string `json:"subscription"`
+}
+
+// revocations reads a return or a subscription's end into what it
+// undoes: each returned item's line (the whole line unless the item's
+// quantity says part of it), or the subscription's line. A return of type
+// CHARGEBACK is a chargeback (assumed: FastSpring's public reference names
+// returns, refunds and chargebacks but not the field's every value).
+func revocations(p *config.Provider, e event) ([]storefront.Revocation, string, error) {
+	if e.Type != "return.created" {
+		var sub subscriptionData
+		if err := json.Unmarshal(e.Data, &sub); err != nil {
+			return nil, "", fmt.Errorf("not a subscription: %s", jsonProblem(err))
+		}
+		id := strings.TrimSpace(cmp.Or(sub.ID, sub.Subscription))
+		if id == "" {
+			return nil, "no subscription named", nil
+		}
+		return []storefront.Revocation{{Kind: storefront.Cancel, Subscription: id, Event: e.ID,
+			Reason: "FastSpring " + e.Type + " " + id}}, "", nil
+	}
+	var ret returnData
+	if err := json.Unmarshal(e.Data, &ret); err != nil {
+		return nil, "", fmt.Errorf("not a return: %s", jsonProblem(err))
+	}
+	if ret.Completed != nil && !*ret.Completed {
+		return nil, "the return is not completed", nil
+	}
+	ref := strings.TrimSpace(cmp.Or(ret.Original.Reference, ret.Original.ID, ret.Original.Order))
+	if ref == "" || len(ret.Items) == 0 {
+		return nil, "no original order and items to revoke", nil
+	}
+	kind := storefront.Refund
+	if strings.Contains(strings.ToUpper(ret.Type), "CHARGEBACK") {
+		kind = storefront.Chargeback
+	}
+	reason := strings.TrimSpace("FastSpring return " + cmp.Or(ret.Reference, ret.Return) + " " + ret.Reason)
+	var out []storefront.Revocation
+	for _, it := range ret.Items {
+		if strings.TrimSpace(it.Product) == "" {
+			continue
+		}
+		out = append(out, storefront.Revocation{Kind: kind, Event: e.ID, Reason: reason, Quantity: max(it.Quantity, 0),
+			Line: order.LineID{Provider: p.Name, PurchaseID: ref, RunningNo: strings.TrimSpace(it.Product)}})
+	}
+	return out, "", nil
 }
