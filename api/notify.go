@@ -70,10 +70,15 @@ func revoke(ctx context.Context, d Deps, p *config.Provider, rv storefront.Revoc
 		row, err = d.Store.FindLineBySubscription(ctx, p.Name, rv.Subscription)
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		d.Log.Warn("Notification for a line keysmith never keyed: nothing to revoke", "provider", p.Name,
+		d.Log.Warn("Notification for a line keysmith never keyed: nothing to revoke; stored", "provider", p.Name,
 			"event", rv.Event, "kind", rv.Kind, "line", rv.Line.Name(), "subscription", rv.Subscription)
 		d.Metrics.Revocation(p.Name, rv.Kind, "unknown line")
-		return nil
+		e := &store.StorefrontEvent{Provider: p.Name, EventID: rv.Event, Kind: rv.Kind, Subscription: rv.Subscription,
+			Reason: rv.Reason, Problem: "no line keysmith keyed"}
+		if rv.Line.PurchaseID != "" {
+			e.Line = rv.Line.Name()
+		}
+		return d.Store.RecordEvent(ctx, e)
 	}
 	if err != nil {
 		return err

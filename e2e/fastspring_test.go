@@ -188,6 +188,10 @@ func TestFastSpringRefundRevokes(t *testing.T) {
 	if n := s.countWorkflows("WorkflowType = 'RevokeLicense' AND TaskQueue = '"+s.app.Env.TaskQueue+"'", 1); n != 1 {
 		t.Errorf("%d revocations for one event sent twice, want 1", n)
 	}
+	events, err := s.app.Store.Events(ctx, "fastspring")
+	if err != nil || len(events) != 1 || events[0].EventID != "evt-x-"+ref || events[0].Line != fastSpringLine("never-"+ref, "demo-app").Name() || events[0].Kind != "refund" {
+		t.Errorf("stored events %+v %v, want the return for a line never keyed, once", events, err)
+	}
 }
 
 func fastSpringLine(ref, product string) order.LineID {

@@ -1,0 +1,1 @@
+DROP TABLE IF EXISTS storefront_events;
