@@ -14,7 +14,7 @@ TEMPORAL_UI_VERSION := v2.42.1
 BIN := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
 
-.PHONY: run build test unit lint bench import-bench fuzz postgres tools history clean chromium screenshots verifier-deps cluster cluster-tools cluster-clean chaos
+.PHONY: run build test unit lint bench import-bench webhook-bench fuzz postgres tools history clean chromium screenshots verifier-deps cluster cluster-tools cluster-clean chaos
 
 ## run: Temporal dev server (UI :8233), migrations, demo config, worker and API (:8080)
 run: build bin/temporal postgres
@@ -77,6 +77,11 @@ bench: build bin/temporal cluster-tools postgres
 IMPORT_ROWS ?= 100000
 import-bench: bin/temporal postgres
 	KEYSMITH_IMPORT_ROWS=$(IMPORT_ROWS) $(GO) test -count=1 -v -run TestImportLarge -timeout 90m ./e2e/
+
+## webhook-bench: a storefront webhook's time from arrival to acknowledgement, beside the key generator's answer
+WEBHOOK_CALLS ?= 300
+webhook-bench: bin/temporal postgres
+	KEYSMITH_WEBHOOK_CALLS=$(WEBHOOK_CALLS) $(GO) test -count=1 -v -run TestWebhookAckBench -timeout 30m ./e2e/
 
 ## chaos: kill workers, APIs, Temporal and Postgres, and fail Resend, under load on the
 ## cluster shape; then check every order (make test runs the short form)
