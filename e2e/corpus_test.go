@@ -68,6 +68,10 @@ type corpusWant struct {
 	Lines  []string `yaml:"lines"`
 	Ack    string   `yaml:"ack"`
 	Repeat bool     `yaml:"repeat"`
+	// Revoked says what a Stripe event that keys nothing new (repeat)
+	// did to its lines' keys: true, revoked by the event's RevokeLicense
+	// workflow; false, kept.
+	Revoked *bool `yaml:"revoked"`
 }
 
 func loadCorpus(t *testing.T, path string) []corpusCase {
@@ -108,6 +112,7 @@ func runCorpus(t *testing.T, path string) {
 	s := newStack(t)
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
 	keyed := 0
+	revocations := map[string]bool{} // RevokeLicense workflows started
 	for _, tc := range loadCorpus(t, path) {
 		t.Run(tc.Name, func(t *testing.T) {
 			var answers, keysOf []string // keysOf: each call's keys, a webhook's first line's
@@ -181,13 +186,17 @@ func runCorpus(t *testing.T, path string) {
 					if c.Want.SameKeyAs == nil && !c.Want.Repeat {
 						s.checkCorpusCall(t, i, id, keys, original, c.Want)
 					}
+					if c.Want.Revoked != nil {
+						s.checkRevoked(t, i, id, keys, c, fill, revocations)
+					}
 				}
 			}
 		})
 	}
-	// Refused calls started nothing: every workflow belongs to a keyed line.
-	if n := s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", int64(keyed)); n != int64(keyed) {
-		t.Errorf("%d workflows started, want one per keyed line: %d", n, keyed)
+	// Refused calls started nothing: every workflow belongs to a keyed
+	// line, or revokes one.
+	if want := int64(keyed + len(revocations)); s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", want) != want {
+		t.Errorf("workflows started: want one per keyed line (%d) and revocation (%d)", keyed, len(revocations))
 		resp, _ := s.app.Temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "TaskQueue = '" + s.app.Env.TaskQueue + "'"})
 		for _, e := range resp.GetExecutions() {
 			t.Logf("workflow %s: %s", e.GetExecution().GetWorkflowId(), e.GetStatus())
@@ -275,6 +284,34 @@ func (s *stack) keysOf(t *testing.T, i int, id order.LineID, original *order.Ori
 		t.Fatalf("call %d: line %s has no keys", i, id)
 	}
 	return strings.Join(res.Keys, "\n")
+}
+
+// checkRevoked checks what a Stripe event did to a line's keys
+// (want.revoked): revoked by the event's RevokeLicense workflow, which is
+// noted in revocations, or kept.
+func (s *stack) checkRevoked(t *testing.T, i int, id order.LineID, keys string, c corpusCall, fill func(string) string, revocations map[string]bool) {
+	t.Helper()
+	if c.Stripe == nil {
+		t.Fatalf("call %d: want.revoked is for Stripe's events", i)
+	}
+	ctx := context.Background()
+	wf := workflows.RevokeLicenseID(id.Name(), "event-"+fill(c.Stripe.Event))
+	if *c.Want.Revoked {
+		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		defer cancel()
+		if err := s.app.Temporal.GetWorkflow(wctx, wf, "").Get(wctx, nil); err != nil {
+			t.Fatalf("call %d: %s: %v", i, wf, err)
+		}
+		revocations[wf] = true
+	} else if _, err := s.app.Temporal.DescribeWorkflow(ctx, wf, ""); err == nil {
+		// Started before the answer, if at all.
+		t.Errorf("call %d: %s started, want the keys kept", i, wf)
+	}
+	for _, k := range strings.Split(keys, "\n") {
+		if st, err := s.app.Store.KeyState(ctx, k); err != nil || st.Revoked != *c.Want.Revoked {
+			t.Errorf("call %d: key of %s: revoked %v (%v), want %v", i, id, st.Revoked, err, *c.Want.Revoked)
+		}
+	}
 }
 
 // checkCorpusCall checks one keyed call: the keys' claims, then, once its

@@ -17,13 +17,16 @@ type corpusStripe struct {
 	Event   string `yaml:"event"` // its id
 	Type    string `yaml:"type"`
 	Created int64  `yaml:"created"`
-	// Products, Session and Invoices are registered in the stand-in.
+	// Products, Session, Invoices, Charges and Disputes are registered in
+	// the stand-in.
 	Products []stripetest.Product `yaml:"products"`
 	Session  *stripetest.Session  `yaml:"session"`
 	Invoices []stripetest.Invoice `yaml:"invoices"`
+	Charges  []stripetest.Charge  `yaml:"charges"`
+	Disputes []stripetest.Dispute `yaml:"disputes"`
 	// Object is the event's data.object: raw JSON, or the id of a
-	// registered session or invoice; by default the session, else the
-	// first invoice.
+	// registered object; by default the first dispute, else the first
+	// charge, else the session, else the first invoice.
 	Object string `yaml:"object"`
 }
 
@@ -48,12 +51,22 @@ func (s *stack) stripeCall(t *testing.T, c corpusCall, fill func(string) string)
 	for _, in := range st.Invoices {
 		s.stripe.AddInvoice(in)
 	}
+	for _, ch := range st.Charges {
+		s.stripe.AddCharge(ch)
+	}
+	for _, dp := range st.Disputes {
+		s.stripe.AddDispute(dp)
+	}
 	var object any
 	switch {
 	case strings.HasPrefix(strings.TrimSpace(st.Object), "{"):
 		object = json.RawMessage(st.Object)
 	case st.Object != "":
 		object = s.stripe.Object(st.Object)
+	case len(st.Disputes) > 0:
+		object = s.stripe.Object(st.Disputes[0].ID)
+	case len(st.Charges) > 0:
+		object = s.stripe.Object(st.Charges[0].ID)
 	case st.Session != nil:
 		object = s.stripe.Object(st.Session.ID)
 	case len(st.Invoices) > 0:

@@ -72,9 +72,13 @@ func (Kind) Decode(ctx context.Context, c *storefront.Call, p *config.Provider) 
 		err = d.checkout(&reading)
 	case invoicePaid:
 		err = d.invoice(&reading)
+	case chargeRefunded:
+		err = d.refund(&reading)
+	case disputeCreated:
+		err = d.dispute(&reading)
+	case subscriptionDeleted:
+		err = d.cancel(&reading)
 	default:
-		// customer.subscription.deleted among them: a cancelled
-		// subscription's keys run to the end of the period paid for.
 		d.skip(&reading, "not an event keysmith keys")
 	}
 	if err != nil {
@@ -117,15 +121,9 @@ func (d *decoder) checkout(r *storefront.Reading) error {
 		d.skip(r, "session %s is not paid yet", cs.ID)
 		return nil
 	}
-	params := &stripego.CheckoutSessionListLineItemsParams{Session: stripego.String(cs.ID)}
-	params.Limit = stripego.Int64(100)
-	params.AddExpand("data.price.product")
-	var items []*stripego.LineItem
-	for li, err := range d.client().V1CheckoutSessions.ListLineItems(d.ctx, params) {
-		if err != nil {
-			return apiError("data.object.id", "checkout session "+cs.ID, err)
-		}
-		items = append(items, li)
+	items, err := d.sessionItems("data.object.id", cs.ID)
+	if err != nil {
+		return err
 	}
 	for i, li := range items {
 		req, skip, err := d.checkoutLine(&cs, i, li)
@@ -364,10 +362,25 @@ func (d *decoder) renewalLine(in *stripego.Invoice, invoiceSub string, i int, l 
 // mapping by Stripe product id. A product that names no is_productid is
 // not keysmith's: skipped, with the reason.
 func (d *decoder) args(product *stripego.Product, id string, renewal bool) (productArgs, string, error) {
+	product, call, skip, err := d.productCall(product, id, renewal)
+	if err != nil || skip != "" {
+		return productArgs{}, skip, err
+	}
+	args, err := call.Args(d.p.DateLayout())
+	if err != nil {
+		return productArgs{}, "", err
+	}
+	return productArgs{product: product, call: call, args: args}, "", nil
+}
+
+// productCall is the call a line of the product is read in, with the
+// product's QLM arguments; skip says why a product that names no
+// is_productid is not keysmith's.
+func (d *decoder) productCall(product *stripego.Product, id string, renewal bool) (*stripego.Product, *qlm.Call, string, error) {
 	if product == nil || product.ID != id { // not expanded: read it
 		var err error
 		if product, err = d.product(id); err != nil {
-			return productArgs{}, "", err
+			return nil, nil, "", err
 		}
 	}
 	call := d.call.QLM.Fork()
@@ -379,18 +392,14 @@ func (d *decoder) args(product *stripego.Product, id string, renewal bool) (prod
 	if mapping, ok := d.p.Products[product.ID]; ok {
 		args, err := qlm.ParseQuery(mapping) // checked when the configuration was loaded
 		if err != nil {
-			return productArgs{}, "", &qlm.BadRequestError{Status: http.StatusBadRequest, Field: "product " + product.ID, Problem: "bad mapping in the configuration"}
+			return nil, nil, "", &qlm.BadRequestError{Status: http.StatusBadRequest, Field: "product " + product.ID, Problem: "bad mapping in the configuration"}
 		}
 		call.WithMapping(qlmArgs(args, renewal))
 	}
 	if call.Arg("is_productid") == "" {
-		return productArgs{}, fmt.Sprintf("product %s names no is_productid in its metadata, and the provider's products do not map it", product.ID), nil
+		return nil, nil, fmt.Sprintf("product %s names no is_productid in its metadata, and the provider's products do not map it", product.ID), nil
 	}
-	args, err := call.Args(d.p.DateLayout())
-	if err != nil {
-		return productArgs{}, "", err
-	}
-	return productArgs{product: product, call: call, args: args}, "", nil
+	return product, call, "", nil
 }
 
 // productArgs are a line's product and its QLM arguments (the call they
@@ -427,6 +436,23 @@ func qlmArgs(v url.Values, renewal bool) url.Values {
 		}
 	}
 	return out
+}
+
+// sessionItems are all of a checkout session's line items, in order,
+// with their products expanded: a line is named by its position among
+// them. field names what a session Stripe does not know is refused by.
+func (d *decoder) sessionItems(field, id string) ([]*stripego.LineItem, error) {
+	params := &stripego.CheckoutSessionListLineItemsParams{Session: stripego.String(id)}
+	params.Limit = stripego.Int64(100)
+	params.AddExpand("data.price.product")
+	var items []*stripego.LineItem
+	for li, err := range d.client().V1CheckoutSessions.ListLineItems(d.ctx, params) {
+		if err != nil {
+			return nil, apiError(field, "checkout session "+id, err)
+		}
+		items = append(items, li)
+	}
+	return items, nil
 }
 
 // invoiceLines are all of an invoice's lines, through the API.

@@ -14,10 +14,20 @@
 //   - invoice.payment_succeeded for a subscription's cycle renews the line
 //     each subscribed product's checkout keyed: same serials, the expiry
 //     moved to the end of the period paid for;
-//   - customer.subscription.deleted, and every other event, keys nothing.
+//   - charge.refunded, for a charge refunded in full, and
+//     charge.dispute.created (a chargeback, or an inquiry) revoke what the
+//     charge paid for, as the products' on_refund says: each line of the
+//     checkout session of its payment intent, or the line of the
+//     subscription its invoice billed. A partial refund keeps the keys
+//     (Stripe refunds an amount, not a line);
+//   - customer.subscription.deleted cancels the subscription's line, as
+//     the product's on_cancel says (by default its keys run to the end of
+//     the period paid for);
+//   - every other event keys nothing.
 //
 // A line is named stripe:<checkout session or invoice id>-<the line's
-// position>, so an event Stripe sends again keys nothing new.
+// position>, so an event Stripe sends again keys nothing new; a
+// revocation is one per event, so one sent again revokes once.
 package stripe
 
 import (

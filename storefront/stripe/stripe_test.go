@@ -450,14 +450,15 @@ func TestInvoiceNotARenewal(t *testing.T) {
 	assert.Empty(t, s.Requests(), "nothing read")
 }
 
-// TestOtherEvents: customer.subscription.deleted, and any other event,
-// is answered as handled and keys nothing.
+// TestOtherEvents: any other event is answered as handled and keys (and
+// revokes) nothing.
 func TestOtherEvents(t *testing.T) {
 	p, s := openProvider(t)
-	for _, typ := range []string{"customer.subscription.deleted", "payment_intent.succeeded", "charge.refunded"} {
+	for _, typ := range []string{"customer.subscription.updated", "payment_intent.succeeded", "charge.refund.updated"} {
 		body := stripetest.Event("evt_"+typ, typ, created, map[string]any{"id": "sub_1", "object": "subscription", "status": "canceled"})
 		reading := mustRead(t, p, body)
 		assert.Empty(t, reading.Requests)
+		assert.Empty(t, reading.Revocations)
 		assert.Equal(t, []string{fmt.Sprintf("event evt_%s (%s): not an event keysmith keys", typ, typ)}, reading.Skipped)
 	}
 	assert.Empty(t, s.Requests())

@@ -1,7 +1,9 @@
 // Package stripetest is a local stand-in for the part of Stripe's API the
 // stripe kind reads, for tests that drive the real stripe-go client: the
-// checkout sessions, their line items, the invoices and their lines, and
-// the products whose metadata carries QLM's arguments. It answers in the
+// checkout sessions (each, their line items, and the list by
+// payment_intent), the invoices, their lines and their payments, the
+// products whose metadata carries QLM's arguments, and the charges,
+// refunds and disputes a refund or a chargeback names. It answers in the
 // shapes Stripe's API reference documents for the API version stripe-go
 // pins (objects, the list envelope, expand[], errors), checks the secret
 // key as Stripe does, and can be told to fail. It also builds and signs
@@ -11,12 +13,14 @@
 package stripetest
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -91,15 +95,18 @@ type Invoice struct {
 	ID string `yaml:"id"`
 	// BillingReason is subscription_cycle (a renewal),
 	// subscription_create (a subscription's first), manual, ...
-	BillingReason string        `yaml:"billing_reason"`
-	Status        string        `yaml:"status"` // paid by default
-	Created       int64         `yaml:"created"`
-	Livemode      bool          `yaml:"livemode"`
-	Currency      string        `yaml:"currency"`
-	Customer      string        `yaml:"customer"`
-	CustomerEmail string        `yaml:"customer_email"`
-	CustomerName  string        `yaml:"customer_name"`
-	Subscription  string        `yaml:"subscription"`
+	BillingReason string `yaml:"billing_reason"`
+	Status        string `yaml:"status"` // paid by default
+	Created       int64  `yaml:"created"`
+	Livemode      bool   `yaml:"livemode"`
+	Currency      string `yaml:"currency"`
+	Customer      string `yaml:"customer"`
+	CustomerEmail string `yaml:"customer_email"`
+	CustomerName  string `yaml:"customer_name"`
+	Subscription  string `yaml:"subscription"`
+	// PaymentIntent is the payment intent that paid it, listed as the
+	// invoice's payment (GET /v1/invoice_payments).
+	PaymentIntent string        `yaml:"payment_intent"`
 	Lines         []InvoiceLine `yaml:"lines"`
 }
 
@@ -118,6 +125,45 @@ type InvoiceLine struct {
 	Subscription string `yaml:"subscription"`
 }
 
+// Charge is a charge of a payment intent, and its refunds.
+type Charge struct {
+	ID            string `yaml:"id"`
+	PaymentIntent string `yaml:"payment_intent"`
+	Amount        int64  `yaml:"amount"`
+	Currency      string `yaml:"currency"`
+	Created       int64  `yaml:"created"`
+	Livemode      bool   `yaml:"livemode"`
+	Customer      string `yaml:"customer"`
+	// Refunds are the charge's refunds: amount_refunded is their sum, and
+	// the charge is refunded once they make up its amount.
+	Refunds []Refund `yaml:"refunds"`
+	// Disputed is set when a dispute names the charge.
+	Disputed bool `yaml:"disputed"`
+}
+
+// Refund is one refund of a charge.
+type Refund struct {
+	ID string `yaml:"id"` // re_<charge>_<n> by default
+	// Amount is what it refunds; 0, what the refunds before it left.
+	Amount int64 `yaml:"amount"`
+	// Reason is duplicate, fraudulent, requested_by_customer, or none.
+	Reason  string `yaml:"reason"`
+	Created int64  `yaml:"created"`
+}
+
+// Dispute is a dispute (a chargeback, or an inquiry) of a charge.
+type Dispute struct {
+	ID     string `yaml:"id"`
+	Charge string `yaml:"charge"`
+	Amount int64  `yaml:"amount"` // the charge's by default
+	// Reason is Stripe's (fraudulent, product_not_received, ...; general
+	// by default), Status needs_response by default (warning_needs_response
+	// for an inquiry).
+	Reason  string `yaml:"reason"`
+	Status  string `yaml:"status"`
+	Created int64  `yaml:"created"`
+}
+
 // Server is the stand-in. It is safe for concurrent use.
 type Server struct {
 	APIKey string // the only secret key it accepts
@@ -128,6 +174,8 @@ type Server struct {
 	products map[string]Product
 	sessions map[string]Session
 	invoices map[string]Invoice
+	charges  map[string]Charge
+	disputes map[string]Dispute
 	failures []int
 	requests []string
 }
@@ -140,6 +188,8 @@ func NewServer(t testing.TB, apiKey string) *Server {
 		products: map[string]Product{},
 		sessions: map[string]Session{},
 		invoices: map[string]Invoice{},
+		charges:  map[string]Charge{},
+		disputes: map[string]Dispute{},
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.srv.Close)
@@ -172,6 +222,21 @@ func (s *Server) AddInvoice(in Invoice) {
 	s.invoices[in.ID] = in
 }
 
+// AddCharge registers a charge, replacing one of the same id (a refund
+// since is the charge again, with its refunds).
+func (s *Server) AddCharge(ch Charge) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.charges[ch.ID] = ch
+}
+
+// AddDispute registers a dispute.
+func (s *Server) AddDispute(dp Dispute) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.disputes[dp.ID] = dp
+}
+
 // FailNext makes the next n requests answer status (a 5xx is Stripe's
 // api_error), before any other check.
 func (s *Server) FailNext(n, status int) {
@@ -189,8 +254,9 @@ func (s *Server) Requests() []string {
 	return slices.Clone(s.requests)
 }
 
-// Object is the registered session or invoice id as the API answers it,
-// for an event's data.object; nil when neither is registered.
+// Object is the registered session, invoice, charge or dispute of the id
+// as the API answers it, for an event's data.object; nil when none is
+// registered.
 func (s *Server) Object(id string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -199,6 +265,12 @@ func (s *Server) Object(id string) map[string]any {
 	}
 	if in, ok := s.invoices[id]; ok {
 		return invoiceJSON(in)
+	}
+	if ch, ok := s.charges[id]; ok {
+		return chargeJSON(ch, false)
+	}
+	if dp, ok := s.disputes[id]; ok {
+		return s.disputeJSON(dp)
 	}
 	return nil
 }
@@ -253,7 +325,22 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	expand := expansions(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	q := r.URL.Query()
 	switch {
+	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "checkout" && parts[2] == "sessions":
+		// The list, newest first, by the filters Stripe documents.
+		var found []Session
+		for _, cs := range s.sessions {
+			if match(q, "payment_intent", cs.PaymentIntent) && match(q, "subscription", cs.Subscription) && match(q, "customer", cs.Customer) {
+				found = append(found, cs)
+			}
+		}
+		slices.SortFunc(found, func(a, b Session) int { return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(a.ID, b.ID)) })
+		var items []map[string]any
+		for _, cs := range found {
+			items = append(items, sessionJSON(cs))
+		}
+		writeJSON(w, http.StatusOK, page(r, items, r.URL.Path))
 	case len(parts) == 4 && parts[0] == "v1" && parts[1] == "checkout" && parts[2] == "sessions":
 		cs, ok := s.sessions[parts[3]]
 		if !ok {
@@ -292,6 +379,55 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusOK, page(r, invoiceLinesJSON(in), r.URL.Path))
+	case len(parts) == 2 && parts[0] == "v1" && parts[1] == "invoice_payments":
+		// By the payment (payment[type] and payment[payment_intent]) or
+		// the invoice, as the reference documents the filters.
+		switch pt := q.Get("payment[type]"); {
+		case q.Has("payment[payment_intent]") && pt == "":
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_missing", "Missing required param: payment[type].", "payment[type]")
+			return
+		case q.Has("payment[payment_intent]") && pt != "payment_intent":
+			writeError(w, http.StatusBadRequest, "invalid_request_error", "parameter_invalid_string",
+				"payment[type] must be payment_intent to filter by payment[payment_intent].", "payment[type]")
+			return
+		}
+		var found []Invoice
+		for _, in := range s.invoices {
+			if in.PaymentIntent != "" && match(q, "payment[payment_intent]", in.PaymentIntent) && match(q, "invoice", in.ID) {
+				found = append(found, in)
+			}
+		}
+		slices.SortFunc(found, func(a, b Invoice) int { return cmp.Or(cmp.Compare(b.Created, a.Created), strings.Compare(a.ID, b.ID)) })
+		var items []map[string]any
+		for _, in := range found {
+			items = append(items, invoicePaymentJSON(in))
+		}
+		writeJSON(w, http.StatusOK, page(r, items, r.URL.Path))
+	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "charges":
+		ch, ok := s.charges[parts[2]]
+		if !ok {
+			missing(w, "charge", parts[2], "id")
+			return
+		}
+		writeJSON(w, http.StatusOK, chargeJSON(ch, slices.Contains(expand, "refunds")))
+	case len(parts) == 2 && parts[0] == "v1" && parts[1] == "refunds":
+		var items []map[string]any
+		for _, ch := range s.charges {
+			if match(q, "charge", ch.ID) && match(q, "payment_intent", ch.PaymentIntent) {
+				items = append(items, refundsJSON(ch)...)
+			}
+		}
+		slices.SortFunc(items, func(a, b map[string]any) int {
+			return cmp.Or(cmp.Compare(b["created"].(int64), a["created"].(int64)), strings.Compare(b["id"].(string), a["id"].(string)))
+		})
+		writeJSON(w, http.StatusOK, page(r, items, r.URL.Path))
+	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "disputes":
+		dp, ok := s.disputes[parts[2]]
+		if !ok {
+			missing(w, "dispute", parts[2], "dispute")
+			return
+		}
+		writeJSON(w, http.StatusOK, s.disputeJSON(dp))
 	case len(parts) == 3 && parts[0] == "v1" && parts[1] == "products":
 		p, ok := s.products[parts[2]]
 		if !ok {
@@ -302,6 +438,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeError(w, http.StatusNotFound, "invalid_request_error", "", "Unrecognized request URL (GET: "+r.URL.Path+"). Please see https://stripe.com/docs or we can help at https://support.stripe.com/.", "")
 	}
+}
+
+// match says whether a list's filter, when given, names value.
+func match(q url.Values, name, value string) bool {
+	return !q.Has(name) || q.Get(name) == value
 }
 
 // expansions are the request's expand[] (stripe-go sends expand[0]=...).
@@ -470,6 +611,98 @@ func invoiceLinesJSON(in Invoice) []map[string]any {
 		})
 	}
 	return out
+}
+
+// chargeJSON is a charge of the API version stripe-go pins (basil): no
+// invoice, and its refunds only when expanded.
+func chargeJSON(ch Charge, withRefunds bool) map[string]any {
+	refunds := refundsJSON(ch)
+	var refunded int64
+	for _, r := range refunds {
+		refunded += r["amount"].(int64)
+	}
+	out := map[string]any{
+		"id": ch.ID, "object": "charge", "amount": ch.Amount, "amount_captured": ch.Amount, "amount_refunded": refunded,
+		"application": nil, "application_fee": nil, "application_fee_amount": nil, "balance_transaction": nil,
+		"billing_details": map[string]any{"address": nil, "email": nil, "name": nil, "phone": nil},
+		"captured":        true, "created": ch.Created, "currency": currency(ch.Currency), "customer": null(ch.Customer),
+		"description": nil, "disputed": ch.Disputed, "failure_code": nil, "failure_message": nil, "fraud_details": map[string]any{},
+		"livemode": ch.Livemode, "metadata": map[string]string{}, "on_behalf_of": nil, "outcome": nil, "paid": true,
+		"payment_intent": null(ch.PaymentIntent), "payment_method": "pm_" + ch.ID, "receipt_email": nil, "receipt_number": nil,
+		"refunded": ch.Amount > 0 && refunded >= ch.Amount, "review": nil, "shipping": nil, "source_transfer": nil,
+		"statement_descriptor": nil, "statement_descriptor_suffix": nil, "status": "succeeded",
+		"transfer_data": nil, "transfer_group": nil,
+	}
+	if withRefunds {
+		slices.Reverse(refunds) // newest first
+		out["refunds"] = list(refunds, false, "/v1/charges/"+ch.ID+"/refunds")
+	}
+	return out
+}
+
+// refundsJSON are a charge's refunds, oldest first.
+func refundsJSON(ch Charge) []map[string]any {
+	var out []map[string]any
+	left := ch.Amount
+	for i, r := range ch.Refunds {
+		amount := r.Amount
+		if amount == 0 {
+			amount = left
+		}
+		left -= amount
+		var reason any
+		if r.Reason != "" {
+			reason = r.Reason
+		}
+		out = append(out, map[string]any{
+			"id": or(r.ID, fmt.Sprintf("re_%s_%d", ch.ID, i+1)), "object": "refund", "amount": amount,
+			"balance_transaction": nil, "charge": ch.ID, "created": max(r.Created, ch.Created), "currency": currency(ch.Currency),
+			"destination_details": nil, "metadata": map[string]string{}, "payment_intent": null(ch.PaymentIntent),
+			"reason": reason, "receipt_number": nil, "source_transfer_reversal": nil, "status": "succeeded",
+			"transfer_reversal": nil,
+		})
+	}
+	return out
+}
+
+// disputeJSON is a dispute, with its charge's payment intent.
+func (s *Server) disputeJSON(dp Dispute) map[string]any {
+	ch := s.charges[dp.Charge]
+	amount := dp.Amount
+	if amount == 0 {
+		amount = ch.Amount
+	}
+	status := or(dp.Status, "needs_response")
+	caseType := "chargeback"
+	if strings.HasPrefix(status, "warning_") {
+		caseType = "inquiry"
+	}
+	return map[string]any{
+		"id": dp.ID, "object": "dispute", "amount": amount, "balance_transactions": []any{}, "charge": dp.Charge,
+		"created": dp.Created, "currency": currency(ch.Currency), "enhanced_eligibility_types": []any{},
+		"evidence": map[string]any{"customer_email_address": nil, "customer_name": nil, "product_description": nil, "receipt": nil,
+			"refund_policy": nil, "service_date": nil, "uncategorized_text": nil},
+		"evidence_details": map[string]any{"due_by": dp.Created + 14*24*3600, "enhanced_eligibility": map[string]any{},
+			"has_evidence": false, "past_due": false, "submission_count": 0},
+		"is_charge_refundable": false, "livemode": ch.Livemode, "metadata": map[string]string{},
+		"network_reason_code": nil, "payment_intent": null(ch.PaymentIntent),
+		"payment_method_details": map[string]any{"type": "card", "card": map[string]any{"brand": "visa", "case_type": caseType, "network_reason_code": nil}},
+		"reason":                 or(dp.Reason, "general"), "status": status,
+	}
+}
+
+// invoicePaymentJSON is an invoice's payment by its payment intent.
+func invoicePaymentJSON(in Invoice) map[string]any {
+	var total int64
+	for _, l := range in.Lines {
+		total += l.Amount
+	}
+	return map[string]any{
+		"id": "inpay_" + in.ID, "object": "invoice_payment", "amount_paid": total, "amount_requested": total,
+		"created": in.Created, "currency": currency(in.Currency), "invoice": in.ID, "is_default": true,
+		"livemode": in.Livemode, "payment": map[string]any{"type": "payment_intent", "payment_intent": in.PaymentIntent},
+		"status": "paid", "status_transitions": map[string]any{"canceled_at": nil, "paid_at": in.Created},
+	}
 }
 
 func addressJSON(a Address) map[string]any {

@@ -86,3 +86,48 @@ func TestSign(t *testing.T) {
 		t.Errorf("stripe-go does not accept the event: %v", err)
 	}
 }
+
+// TestRevocationEndpoints: the lists and objects a refund or a dispute is
+// read through, in Stripe's shapes.
+func TestRevocationEndpoints(t *testing.T) {
+	s := NewServer(t, "sk_test_stand-in-key")
+	s.AddSession(Session{ID: "cs_1", PaymentIntent: "pi_1", Created: 1})
+	s.AddSession(Session{ID: "cs_2", PaymentIntent: "pi_2", Created: 2})
+	s.AddInvoice(Invoice{ID: "in_1", Subscription: "sub_1", PaymentIntent: "pi_3", Lines: []InvoiceLine{{Product: "prod_1", Amount: 700}}})
+	s.AddCharge(Charge{ID: "ch_1", PaymentIntent: "pi_1", Amount: 1000, Refunds: []Refund{{Amount: 400, Reason: "duplicate"}, {}}})
+	s.AddDispute(Dispute{ID: "dp_1", Charge: "ch_1", Status: "warning_needs_response"})
+
+	_, body := get(t, s, s.APIKey, "/v1/checkout/sessions?payment_intent=pi_1")
+	if data, _ := body["data"].([]any); body["object"] != "list" || len(data) != 1 || data[0].(map[string]any)["id"] != "cs_1" {
+		t.Errorf("sessions of pi_1: %v", body)
+	}
+	_, body = get(t, s, s.APIKey, "/v1/checkout/sessions")
+	if data, _ := body["data"].([]any); len(data) != 2 || data[0].(map[string]any)["id"] != "cs_2" {
+		t.Errorf("all sessions, newest first: %v", body)
+	}
+	_, ch := get(t, s, s.APIKey, "/v1/charges/ch_1")
+	if ch["object"] != "charge" || ch["amount_refunded"] != 1000.0 || ch["refunded"] != true || ch["payment_intent"] != "pi_1" || ch["refunds"] != nil {
+		t.Errorf("charge: %v", ch)
+	}
+	_, body = get(t, s, s.APIKey, "/v1/refunds?charge=ch_1")
+	data, _ := body["data"].([]any)
+	if len(data) != 2 || data[0].(map[string]any)["id"] != "re_ch_1_2" || data[0].(map[string]any)["amount"] != 600.0 ||
+		data[1].(map[string]any)["reason"] != "duplicate" || data[0].(map[string]any)["reason"] != nil {
+		t.Errorf("refunds, newest first: %v", body)
+	}
+	_, body = get(t, s, s.APIKey, "/v1/invoice_payments?payment%5Btype%5D=payment_intent&payment%5Bpayment_intent%5D=pi_3")
+	data, _ = body["data"].([]any)
+	if len(data) != 1 || data[0].(map[string]any)["invoice"] != "in_1" || data[0].(map[string]any)["object"] != "invoice_payment" {
+		t.Errorf("invoice payments of pi_3: %v", body)
+	}
+	if status, body := get(t, s, s.APIKey, "/v1/invoice_payments?payment%5Bpayment_intent%5D=pi_3"); status != http.StatusBadRequest {
+		t.Errorf("invoice payments without payment[type]: %d %v", status, body)
+	}
+	_, dp := get(t, s, s.APIKey, "/v1/disputes/dp_1")
+	if dp["charge"] != "ch_1" || dp["payment_intent"] != "pi_1" || dp["amount"] != 1000.0 || dp["reason"] != "general" || dp["status"] != "warning_needs_response" {
+		t.Errorf("dispute: %v", dp)
+	}
+	if status, body := get(t, s, s.APIKey, "/v1/charges/ch_nosuch"); status != http.StatusNotFound || body["error"].(map[string]any)["code"] != "resource_missing" {
+		t.Errorf("unknown charge: %d %v", status, body)
+	}
+}
