@@ -13,6 +13,7 @@ import (
 	"github.com/keysmith/keysmith/storefront"
 
 	"github.com/keysmith/keysmith/storefront/fastspring"
+	"github.com/keysmith/keysmith/storefront/paddle"
 	"github.com/keysmith/keysmith/storefront/shareit"
 	"github.com/keysmith/keysmith/storefront/stripe"
 )
@@ -22,6 +23,7 @@ var kinds = map[string]storefront.Kind{
 	config.KindShareIt:    shareit.Kind{},
 	config.KindFastSpring: fastspring.Kind{},
 	config.KindStripe:     stripe.Kind{},
+	config.KindPaddle:     paddle.Kind{},
 }
 
 // lines is what a storefront's call asks for, checked.

@@ -48,8 +48,8 @@ type Config struct {
 type Provider struct {
 	Name string `yaml:"name"`
 	// Kind is the storefront's kind, which says how its calls are read,
-	// signed and answered: "shareit" (the default), "fastspring" or
-	// "stripe".
+	// signed and answered: "shareit" (the default), "fastspring",
+	// "stripe" or "paddle".
 	Kind string `yaml:"kind"`
 	// User and PasswordHash check QLM's is_user/is_pwd. PasswordHash is a
 	// bcrypt hash (keysmith hash-password); an empty User means the
@@ -93,7 +93,8 @@ type Provider struct {
 	// the license fulfillment's Security tab (its security_request_hash),
 	// and the webhook's HMAC SHA256 Secret (its X-FS-Signature).
 	// WebhookSecretEnv also names a Stripe endpoint's signing secret
-	// (whsec_..., its Stripe-Signature).
+	// (whsec_..., its Stripe-Signature), and a Paddle notification
+	// destination's secret key (pdl_ntfset_..., its Paddle-Signature).
 	PrivateKeyEnv    string `yaml:"private_key_env"`
 	WebhookSecretEnv string `yaml:"webhook_secret_env"`
 	// APIKeyEnv names the environment variable holding a Stripe account's
@@ -101,6 +102,13 @@ type Provider struct {
 	// reads the order a Stripe event names, as QLM does; required for
 	// stripe. APIURL replaces Stripe's API (https://api.stripe.com), for
 	// tests against a local stand-in.
+	//
+	// For paddle, APIKeyEnv is optional: a Paddle Billing API key
+	// (pdl_live_apikey_... or pdl_sdbx_apikey_...) with which keysmith reads
+	// what a notification leaves out (the buyer of a transaction, the
+	// items an adjustment refunds). APIURL replaces Paddle's API
+	// (https://api.paddle.com, or https://sandbox-api.paddle.com for a
+	// sandbox key).
 	APIKeyEnv string `yaml:"api_key_env"`
 	APIURL    string `yaml:"api_url"`
 
@@ -114,20 +122,23 @@ const (
 	KindShareIt    = "shareit"
 	KindFastSpring = "fastspring"
 	KindStripe     = "stripe"
+	KindPaddle     = "paddle"
 )
 
 // Kinds are the storefront kinds keysmith serves.
-var Kinds = []string{KindShareIt, KindFastSpring, KindStripe}
+var Kinds = []string{KindShareIt, KindFastSpring, KindStripe, KindPaddle}
 
 // PrivateKey is the FastSpring license fulfillment's private key, "" when
 // not configured.
 func (p *Provider) PrivateKey() string { return p.privateKey }
 
-// WebhookSecret is the FastSpring webhook's HMAC secret, or the Stripe
-// endpoint's signing secret, "" when not configured.
+// WebhookSecret is the FastSpring webhook's HMAC secret, the Stripe
+// endpoint's signing secret, or the Paddle notification destination's
+// secret key, "" when not configured.
 func (p *Provider) WebhookSecret() string { return p.webhookSecret }
 
-// APIKey is the Stripe account's secret key, "" for other kinds.
+// APIKey is the Stripe account's secret key, or the Paddle API key, ""
+// for other kinds or when not configured.
 func (p *Provider) APIKey() string { return p.apiKey }
 
 // SetAPIURL replaces api_url, checked as reading the file checks it: for a
@@ -383,14 +394,14 @@ func (p *Provider) validate() error {
 		kinds      []string
 	}{
 		{"private_key_env", p.PrivateKeyEnv, &p.privateKey, []string{KindFastSpring}},
-		{"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret, []string{KindFastSpring, KindStripe}},
-		{"api_key_env", p.APIKeyEnv, &p.apiKey, []string{KindStripe}},
+		{"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret, []string{KindFastSpring, KindStripe, KindPaddle}},
+		{"api_key_env", p.APIKeyEnv, &p.apiKey, []string{KindStripe, KindPaddle}},
 	} {
 		if s.env == "" {
 			continue
 		}
 		if !slices.Contains(s.kinds, p.Kind) {
-			return fmt.Errorf("%s: only for a %s provider", s.field, strings.Join(s.kinds, " or "))
+			return fmt.Errorf("%s: only for a %s provider", s.field, strings.Join(s.kinds, " provider or a "))
 		}
 		if *s.into = os.Getenv(s.env); *s.into == "" {
 			return fmt.Errorf("%s: the environment variable %s is not set", s.field, s.env)
@@ -400,8 +411,8 @@ func (p *Provider) validate() error {
 	case p.Kind == KindStripe && p.apiKey == "":
 		// Stripe's events name the order; only the API has its lines.
 		return errors.New("api_key_env: required for a stripe provider (the secret key keysmith reads orders with)")
-	case p.APIURL != "" && p.Kind != KindStripe:
-		return errors.New("api_url: only for a stripe provider")
+	case p.APIURL != "" && p.Kind != KindStripe && p.Kind != KindPaddle:
+		return errors.New("api_url: only for a stripe provider or a paddle provider")
 	case p.APIURL != "":
 		if err := p.SetAPIURL(p.APIURL); err != nil {
 			return err

@@ -19,8 +19,8 @@ const Password = "pw-7f3a9c-never-log-me"
 // as QLM's MyCommerce guide writes them); one that also wants basic auth; two
 // limited by address (httptest.NewRequest calls come from 192.0.2.1, real
 // ones from 127.0.0.1); one that declares UTF-8 and its own date format; a
-// FastSpring and a Stripe provider with their signing secrets; and two
-// versions of a product.
+// FastSpring, a Stripe and a Paddle provider with their signing secrets;
+// and two versions of a product.
 const configYAML = `
 providers:
   - name: shareit
@@ -58,6 +58,15 @@ providers:
     api_key_env: KEYSMITH_TEST_STRIPE_API_KEY
     products:
       "prod_mapped": "is_productid=7&is_majorversion=3&is_minorversion=1"
+  - name: paddle
+    kind: paddle
+    user: paddle
+    password_hash: %[1]q
+    webhook_secret_env: KEYSMITH_TEST_PADDLE_WEBHOOK_SECRET
+    api_key_env: KEYSMITH_TEST_PADDLE_API_KEY
+    products:
+      "pro_01hdemoapp0000000000000000": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
+      "pro_01hsingletool0000000000000": "is_productid=7&is_majorversion=3&is_minorversion=1"
 products:
   - id: 1
     name: Demo App
@@ -109,6 +118,17 @@ const (
 	StripeAPIKey        = "sk_test_keysmith-61b4-never-log-me"
 )
 
+// PaddleWebhookSecret is the secret key of the tests' Paddle notification
+// destination (its Paddle-Signature); PaddleAPIKey is the sandbox API key
+// the provider reads what a notification names with, which the tests'
+// stand-in of Paddle's API (paddletest) accepts. The provider's api_url is
+// the stand-in's, set by the test that starts it (without it, Paddle's
+// sandbox, which no test calls).
+const (
+	PaddleWebhookSecret = "pdl_ntfset_01htest0000000000000000000_never-log-me"
+	PaddleAPIKey        = "pdl_sdbx_apikey_01htest0000000000000000000_never-log-me"
+)
+
 // Config is the configuration of the API and end-to-end tests.
 func Config() (*config.Config, error) {
 	hash, err := passwordHash()
@@ -120,6 +140,8 @@ func Config() (*config.Config, error) {
 		"KEYSMITH_TEST_FASTSPRING_WEBHOOK_SECRET": FastSpringWebhookSecret,
 		"KEYSMITH_TEST_STRIPE_WEBHOOK_SECRET":     StripeWebhookSecret,
 		"KEYSMITH_TEST_STRIPE_API_KEY":            StripeAPIKey,
+		"KEYSMITH_TEST_PADDLE_WEBHOOK_SECRET":     PaddleWebhookSecret,
+		"KEYSMITH_TEST_PADDLE_API_KEY":            PaddleAPIKey,
 	} {
 		if err := os.Setenv(name, value); err != nil {
 			return nil, err
