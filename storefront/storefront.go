@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"mime"
 	"net/http"
 	"net/mail"
 	"strings"
@@ -235,4 +236,48 @@ func (s *ObjectID) UnmarshalJSON(b []byte) error {
 	}
 	*s = ObjectID(v.ID)
 	return nil
+}
+
+// WebHook is QLM's QlmWebHookHandler method, as the URL names it
+// (lower-cased): where every storefront's notifications are sent.
+const WebHook = "qlmwebhookhandler"
+
+// ReadNotification reads a call to a kind that only notifies (Stripe,
+// Paddle): a POST to QlmWebHookHandler with a JSON body, QLM's arguments
+// in the URL. who names the storefront in the refusals.
+func ReadNotification(r *http.Request, method, who string) (*Call, error) {
+	if method != WebHook || r.Method != http.MethodPost {
+		return nil, qlm.BadRequest("method", "a %s provider is called only by its notifications: POST .../QlmWebHookHandler", who)
+	}
+	body, err := qlm.ReadBody(r)
+	if err != nil {
+		return nil, err
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return nil, &qlm.BadRequestError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
+			Problem: qlm.Quote(ct) + " is not application/json (" + who + "'s notifications)"}
+	}
+	var rawQuery string
+	if r.URL != nil {
+		rawQuery = r.URL.RawQuery
+	}
+	c, err := qlm.NewCall(rawQuery, "")
+	if err != nil {
+		return nil, err
+	}
+	return &Call{Method: method, QLM: c, Header: r.Header, Body: body}, nil
+}
+
+// Unsigned answers a call a kind could check no signature of, the
+// provider having no secret for it: it passes on the provider's other
+// credentials (QLM's is_user/is_pwd, basic auth, addresses, or
+// unauthenticated: true), and is refused (403) when there are none, since
+// nothing would check the caller.
+func Unsigned(p *config.Provider, field, what string) error {
+	if p.User != "" || p.BasicAuth != nil || len(p.AllowIPs) > 0 || p.Unauthenticated {
+		return nil
+	}
+	return &qlm.BadRequestError{Status: http.StatusForbidden, Field: field,
+		Problem: "not accepted: this provider has no " + what + " to check it by"}
 }

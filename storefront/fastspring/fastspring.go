@@ -104,10 +104,7 @@ func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefron
 func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 	if c.Method == webHook && c.Parsed == nil {
 		if p.WebhookSecret() == "" {
-			if !otherCredentials(p) {
-				return forbidden(signatureHeader, "not accepted: this provider has no webhook secret to check it by")
-			}
-			return nil
+			return storefront.Unsigned(p, signatureHeader, "webhook secret")
 		}
 		got := strings.TrimSpace(c.Header.Get(signatureHeader))
 		if got == "" {
@@ -122,10 +119,7 @@ func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 		return nil
 	}
 	if p.PrivateKey() == "" {
-		if !otherCredentials(p) {
-			return forbidden(hashField, "not accepted: this provider has no private key to check remote requests by")
-		}
-		return nil
+		return storefront.Unsigned(p, hashField, "private key")
 	}
 	req, ok := c.Parsed.(request)
 	if !ok {
@@ -184,16 +178,6 @@ func first(v url.Values, name string) string {
 
 func unauthorized(field, problem string) error {
 	return &qlm.BadRequestError{Status: http.StatusUnauthorized, Field: field, Problem: problem}
-}
-
-func forbidden(field, problem string) error {
-	return &qlm.BadRequestError{Status: http.StatusForbidden, Field: field, Problem: problem}
-}
-
-// otherCredentials reports whether the provider checks its callers by
-// more than FastSpring's signatures (the API checks those before Verify).
-func otherCredentials(p *config.Provider) bool {
-	return p.User != "" || p.BasicAuth != nil || len(p.AllowIPs) > 0 || p.Unauthenticated
 }
 
 // Decode reads a remote request's one line, or a webhook's items.

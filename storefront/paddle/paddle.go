@@ -32,7 +32,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -65,27 +64,7 @@ var now = time.Now
 
 // Read reads a notification's JSON body; QLM's arguments are the URL's.
 func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefront.Call, error) {
-	if method != webHook || r.Method != http.MethodPost {
-		return nil, qlm.BadRequest("method", "a Paddle provider is called only by its notification destination: POST .../QlmWebHookHandler")
-	}
-	body, err := qlm.ReadBody(r)
-	if err != nil {
-		return nil, err
-	}
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return nil, &qlm.BadRequestError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
-			Problem: qlm.Quote(ct) + " is not application/json (Paddle's notifications)"}
-	}
-	var rawQuery string
-	if r.URL != nil {
-		rawQuery = r.URL.RawQuery
-	}
-	c, err := qlm.NewCall(rawQuery, "")
-	if err != nil {
-		return nil, err
-	}
-	return &storefront.Call{Method: method, QLM: c, Header: r.Header, Body: body}, nil
+	return storefront.ReadNotification(r, method, "Paddle")
 }
 
 // Verify checks the Paddle-Signature header against the notification
@@ -100,11 +79,7 @@ func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefron
 func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 	secret := p.WebhookSecret()
 	if secret == "" {
-		if p.User == "" && p.BasicAuth == nil && len(p.AllowIPs) == 0 && !p.Unauthenticated {
-			return &qlm.BadRequestError{Status: http.StatusForbidden, Field: signatureHeader,
-				Problem: "not accepted: this provider has no webhook secret to check it by"}
-		}
-		return nil
+		return storefront.Unsigned(p, signatureHeader, "webhook secret")
 	}
 	return checkSignature(c.Header.Get(signatureHeader), c.Body, secret, now())
 }

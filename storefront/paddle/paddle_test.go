@@ -259,7 +259,7 @@ func TestRead(t *testing.T) {
 
 	r := httptest.NewRequest(http.MethodPost, "/qlmservice.asmx/GetActivationKey?is_vendor=paddle", strings.NewReader(string(body)))
 	_, err := Kind{}.Read(r, p, "getactivationkey")
-	assert.ErrorContains(t, err, "only by its notification destination")
+	assert.ErrorContains(t, err, "only by its notifications")
 	r = httptest.NewRequest(http.MethodGet, webhookPath+"?is_vendor=paddle", nil)
 	_, err = Kind{}.Read(r, p, webHook)
 	assert.ErrorContains(t, err, "POST .../QlmWebHookHandler")

@@ -32,7 +32,6 @@ package stripe
 
 import (
 	"errors"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -62,29 +61,9 @@ const (
 // answered in time, so the wait is short.
 var httpClient = &http.Client{Timeout: 10 * time.Second}
 
-// Read reads a webhook call's JSON body; QLM's arguments are the URL's.
+// Read reads a notification's JSON body; QLM's arguments are the URL's.
 func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefront.Call, error) {
-	if method != webHook || r.Method != http.MethodPost {
-		return nil, qlm.BadRequest("method", "a Stripe provider is called only by its webhook endpoint: POST .../QlmWebHookHandler")
-	}
-	body, err := qlm.ReadBody(r)
-	if err != nil {
-		return nil, err
-	}
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return nil, &qlm.BadRequestError{Status: http.StatusUnsupportedMediaType, Field: "Content-Type",
-			Problem: qlm.Quote(ct) + " is not application/json (Stripe's events)"}
-	}
-	var rawQuery string
-	if r.URL != nil {
-		rawQuery = r.URL.RawQuery
-	}
-	c, err := qlm.NewCall(rawQuery, "")
-	if err != nil {
-		return nil, err
-	}
-	return &storefront.Call{Method: method, QLM: c, Header: r.Header, Body: body}, nil
+	return storefront.ReadNotification(r, method, "Stripe")
 }
 
 // Verify checks the Stripe-Signature header against the endpoint's signing
@@ -97,11 +76,7 @@ func (Kind) Read(r *http.Request, _ *config.Provider, method string) (*storefron
 func (Kind) Verify(c *storefront.Call, p *config.Provider) error {
 	secret := p.WebhookSecret()
 	if secret == "" {
-		if p.User == "" && p.BasicAuth == nil && len(p.AllowIPs) == 0 && !p.Unauthenticated {
-			return &qlm.BadRequestError{Status: http.StatusForbidden, Field: signatureHeader,
-				Problem: "not accepted: this provider has no webhook secret to check it by"}
-		}
-		return nil
+		return storefront.Unsigned(p, signatureHeader, "webhook secret")
 	}
 	_, err := webhook.ConstructEventWithOptions(c.Body, c.Header.Get(signatureHeader), secret,
 		webhook.ConstructEventOptions{Tolerance: tolerance, IgnoreAPIVersionMismatch: true})
