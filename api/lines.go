@@ -16,14 +16,16 @@ import (
 	"github.com/keysmith/keysmith/storefront/paddle"
 	"github.com/keysmith/keysmith/storefront/shareit"
 	"github.com/keysmith/keysmith/storefront/stripe"
+	"github.com/keysmith/keysmith/storefront/twocheckout"
 )
 
 // kinds are the storefronts keysmith serves, by config.Provider.Kind.
 var kinds = map[string]storefront.Kind{
-	config.KindShareIt:    shareit.Kind{},
-	config.KindFastSpring: fastspring.Kind{},
-	config.KindStripe:     stripe.Kind{},
-	config.KindPaddle:     paddle.Kind{},
+	config.KindShareIt:     shareit.Kind{},
+	config.KindFastSpring:  fastspring.Kind{},
+	config.KindStripe:      stripe.Kind{},
+	config.KindPaddle:      paddle.Kind{},
+	config.KindTwoCheckout: twocheckout.Kind{},
 }
 
 // lines is what a storefront's call asks for, checked.
@@ -37,6 +39,7 @@ type lines struct {
 	events      []string
 	failed      map[string]bool
 	revocations []storefront.Revocation
+	answer      func(handled []string) string // storefront.Reading's Answer
 }
 
 // line is one order line of a call, and the notification event it came
@@ -77,7 +80,8 @@ func readLines(d Deps, auth *authenticator, r *http.Request, method string) (lin
 	if err != nil {
 		return lines{}, p, refuse(d, err)
 	}
-	out := lines{notify: reading.Notify, events: reading.Events, failed: map[string]bool{}, revocations: reading.Revocations}
+	out := lines{notify: reading.Notify, events: reading.Events, failed: map[string]bool{}, revocations: reading.Revocations,
+		answer: reading.Answer}
 	for _, s := range reading.Skipped {
 		d.Log.Warn("Notification: nothing to key", "provider", p.Name, "skipped", s)
 	}

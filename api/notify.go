@@ -50,6 +50,10 @@ func notify(w http.ResponseWriter, r *http.Request, d Deps, p *config.Provider, 
 		plainError(w, http.StatusServiceUnavailable, "key service temporarily unavailable; send the events again")
 		return
 	}
+	if ls.answer != nil {
+		_ = writePlain(w, http.StatusOK, ls.answer(handled))
+		return
+	}
 	_ = writePlain(w, http.StatusOK, strings.Join(handled, "\n"))
 }
 

@@ -123,10 +123,13 @@ const (
 	KindFastSpring = "fastspring"
 	KindStripe     = "stripe"
 	KindPaddle     = "paddle"
+	// KindTwoCheckout is 2Checkout (Verifone, formerly Avangate): its IPN,
+	// signed with the IPN's secret key (webhook_secret_env).
+	KindTwoCheckout = "2checkout"
 )
 
 // Kinds are the storefront kinds keysmith serves.
-var Kinds = []string{KindShareIt, KindFastSpring, KindStripe, KindPaddle}
+var Kinds = []string{KindShareIt, KindFastSpring, KindStripe, KindPaddle, KindTwoCheckout}
 
 // PrivateKey is the FastSpring license fulfillment's private key, "" when
 // not configured.
@@ -394,7 +397,7 @@ func (p *Provider) validate() error {
 		kinds      []string
 	}{
 		{"private_key_env", p.PrivateKeyEnv, &p.privateKey, []string{KindFastSpring}},
-		{"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret, []string{KindFastSpring, KindStripe, KindPaddle}},
+		{"webhook_secret_env", p.WebhookSecretEnv, &p.webhookSecret, []string{KindFastSpring, KindStripe, KindPaddle, KindTwoCheckout}},
 		{"api_key_env", p.APIKeyEnv, &p.apiKey, []string{KindStripe, KindPaddle}},
 	} {
 		if s.env == "" {

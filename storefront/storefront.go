@@ -76,6 +76,10 @@ type Reading struct {
 	// Revocations are what a notification undoes: refunds, chargebacks,
 	// cancelled subscriptions.
 	Revocations []Revocation
+	// Answer, when set, is a notification's answer given the events
+	// handled, for a storefront that expects its own (2Checkout's IPN read
+	// receipt); otherwise the answer is the handled events, one a line.
+	Answer func(handled []string) string
 }
 
 // What a revocation undoes (Revocation.Kind).

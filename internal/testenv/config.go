@@ -67,6 +67,14 @@ providers:
     products:
       "pro_01hdemoapp0000000000000000": "is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
       "pro_01hsingletool0000000000000": "is_productid=7&is_majorversion=3&is_minorversion=1"
+  - name: 2checkout
+    kind: 2checkout
+    user: 2checkout
+    password_hash: %[1]q
+    webhook_secret_env: KEYSMITH_TEST_2CHECKOUT_SECRET_KEY
+    products:
+      "8019770900775": "&is_productid=1&is_majorversion=1&is_minorversion=0&is_features=0:3"
+      "pid_4711": "is_productid=7&is_majorversion=3&is_minorversion=1"
 products:
   - id: 1
     name: Demo App
@@ -129,6 +137,10 @@ const (
 	PaddleAPIKey        = "pdl_sdbx_apikey_01htest0000000000000000000_never-log-me"
 )
 
+// TwoCheckoutSecretKey is the IPN secret key of the tests' 2Checkout
+// provider (its HASH and read receipt).
+const TwoCheckoutSecretKey = "2co-ipn-secret-9e4d-never-log-me"
+
 // Config is the configuration of the API and end-to-end tests.
 func Config() (*config.Config, error) {
 	hash, err := passwordHash()
@@ -142,6 +154,7 @@ func Config() (*config.Config, error) {
 		"KEYSMITH_TEST_STRIPE_API_KEY":            StripeAPIKey,
 		"KEYSMITH_TEST_PADDLE_WEBHOOK_SECRET":     PaddleWebhookSecret,
 		"KEYSMITH_TEST_PADDLE_API_KEY":            PaddleAPIKey,
+		"KEYSMITH_TEST_2CHECKOUT_SECRET_KEY":      TwoCheckoutSecretKey,
 	} {
 		if err := os.Setenv(name, value); err != nil {
 			return nil, err
