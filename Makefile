@@ -131,7 +131,7 @@ postgres:
 ## (keep an earlier release's in a dated folder of workflows/testdata first)
 history: bin/temporal postgres
 	mkdir -p workflows/testdata
-	KEYSMITH_RECORD_HISTORY_DIR=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run "TestNewOrderEndToEnd|TestPermanentMailFailure|TestRenewalAuditTrail|TestWarningsInHistory|TestSupportResend|TestNoKeyWithoutSale|TestImportFromQLM|TestForwardMode" ./e2e/
+	KEYSMITH_RECORD_HISTORY_DIR=$(CURDIR)/workflows/testdata $(GO) test -count=1 -run "TestNewOrderEndToEnd|TestPermanentMailFailure|TestRenewalAuditTrail|TestWarningsInHistory|TestSupportResend|TestNoKeyWithoutSale|TestImportFromQLM|TestForwardMode|TestFastSpringWebhookReleasesAHeldLine|TestFastSpringRefundRevokes" ./e2e/
 
 clean:
 	rm -rf bin .data

@@ -78,6 +78,7 @@ func TestFastSpringWebhookReleasesAHeldLine(t *testing.T) {
 		t.Fatalf("webhook: %d %q", status, answer)
 	}
 	res := s.waitWorkflow(workflows.IssueLicenseID(id.Provider, id.PurchaseID, id.RunningNo))
+	s.recordHistory(workflows.IssueLicenseID(id.Provider, id.PurchaseID, id.RunningNo), "issue_license_fastspring_released.json")
 	if res.Delivery != workflows.DeliveryConfirmed || len(res.Keys) != 1 || res.Keys[0] != key {
 		t.Errorf("workflow result %+v, want the held key %q confirmed", res, key)
 	}
@@ -174,6 +175,8 @@ func TestFastSpringRefundRevokes(t *testing.T) {
 	if err := s.app.Temporal.GetWorkflow(ctx, revocation, "").Get(ctx, &n); err != nil || n != 1 {
 		t.Fatalf("%s: %d keys revoked, %v", revocation, n, err)
 	}
+	s.recordHistory(workflows.IssueLicenseID(app.Provider, app.PurchaseID, app.RunningNo), "issue_license_fastspring_webhook.json")
+	s.recordHistory(revocation, "revoke_license_refund_event.json")
 	if st, err := s.app.Store.KeyState(ctx, appKey); err != nil || !st.Revoked {
 		t.Errorf("the refunded line's key: %+v %v, want revoked", st, err)
 	}
