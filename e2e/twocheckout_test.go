@@ -72,6 +72,7 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			var keysOf []string
+			var lines [][]order.LineID
 			for i, c := range tc.Calls {
 				var fields []string
 				var source strings.Builder
@@ -101,6 +102,7 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 					}
 					ids = append(ids, id)
 				}
+				lines = append(lines, ids)
 				status, answer := s.do(http.MethodPost, fill(c.URL), strings.Join(fields, "&"), nil)
 				keysOf = append(keysOf, answer)
 				if status != c.Want.Status {
@@ -127,15 +129,22 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 				c.Want.EmailTo = fill(c.Want.EmailTo)
 				event := get["REFNO"] + "-" + strings.ToUpper(get["ORDERSTATUS"])
 				for j, id := range ids {
-					keys := s.keysOf(t, i, id, nil)
+					var original *order.Original
+					if n := c.Want.Renews; n != nil {
+						original = &order.Original{LineID: lines[*n][0]}
+					}
+					keys := s.keysOf(t, i, id, original)
 					if j == 0 {
 						keysOf[i] = keys
 					}
 					if n := c.Want.SameKeyAs; n != nil && keys != keysOf[*n] {
 						t.Errorf("call %d: key %q, want call %d's %q", i, keys, *n, keysOf[*n])
 					}
+					if n := c.Want.Renews; n != nil {
+						checkSerials(t, i, s.ring, keys, keysOf[*n])
+					}
 					if c.Want.SameKeyAs == nil && !c.Want.Repeat {
-						s.checkCorpusCall(t, i, id, keys, nil, c.Want)
+						s.checkCorpusCall(t, i, id, keys, original, c.Want)
 					}
 					if c.Want.Revoked != nil {
 						s.checkPaddleRevoked(t, i, id, keys, event, *c.Want.Revoked, revocations)

@@ -9,7 +9,10 @@
 //
 // A COMPLETE order keys each product line IPN_PID[i], named
 // 2checkout:<REFNO>-<i+1>, in the background, and mails the keys; a
-// refund, a reversal or a chargeback revokes those lines.
+// line whose IPN_LICENSE_TYPE[i] is RENEWAL renews instead the line its
+// subscription's first purchase keyed (found by IPN_LICENSE_REF[i]) to
+// IPN_LICENSE_EXP[i]; a refund, a reversal or a chargeback revokes those
+// lines.
 package twocheckout
 
 import (
@@ -335,8 +338,13 @@ func lineRequest(c *storefront.Call, p *config.Provider, f ipn, refno, event str
 	if call.Arg("is_productid") == "" {
 		return storefront.Request{}, "no products mapping for it and no is_productid in the URL", nil
 	}
-	if strings.EqualFold(at("IPN_LICENSE_TYPE"), "RENEWAL") {
-		return storefront.Request{}, "a subscription's renewal: not keyed by keysmith's 2checkout kind yet", nil
+	method := "getactivationkey"
+	renewal := strings.EqualFold(at("IPN_LICENSE_TYPE"), "RENEWAL")
+	if renewal {
+		if at("IPN_LICENSE_REF") == "" {
+			return storefront.Request{}, "a subscription's renewal without IPN_LICENSE_REF: no line to renew", nil
+		}
+		method = renewSubscription
 	}
 	args, err := call.Args(p.DateLayout())
 	if err != nil {
@@ -379,6 +387,15 @@ func lineRequest(c *storefront.Call, p *config.Provider, f ipn, refno, event str
 		}
 	}
 	pu.Fields["event"] = event
+	if renewal {
+		if exp := at("IPN_LICENSE_EXP"); exp != "" {
+			if t, ok := licenseExpiry(exp); ok {
+				pu.ExpiryDate = t
+			} else {
+				call.Warn("IPN_LICENSE_EXP[%d]: not a date (YYYY-MM-DD HH:MM:SS); the renewal adds the license's own period", i)
+			}
+		}
+	}
 	if err := storefront.CheckID("IPN_PID[]", pu.RunningNo, maxItem); err != nil {
 		return storefront.Request{}, "", err
 	}
@@ -394,8 +411,26 @@ func lineRequest(c *storefront.Call, p *config.Provider, f ipn, refno, event str
 		pu.Quantity = n
 	}
 	storefront.ReadEmail(call, &pu, "CUSTOMEREMAIL", f.first("CUSTOMEREMAIL"))
-	return storefront.Request{Method: "getactivationkey", Args: args, Purchase: pu, Warnings: call.Warnings(),
+	return storefront.Request{Method: method, Args: args, Purchase: pu, Warnings: call.Warnings(),
 		Confirmed: true, Event: event}, "", nil
+}
+
+// renewSubscription is QLM's method a renewal (IPN_LICENSE_TYPE[i]
+// RENEWAL) is keyed as: it renews the line the subscription's first
+// purchase keyed, found by IPN_LICENSE_REF[i], to IPN_LICENSE_EXP[i].
+const renewSubscription = "renewsubscriptionhttp"
+
+// expLayout is IPN_LICENSE_EXP's: 2Checkout's "Y-m-d H:i:s".
+const expLayout = time.DateTime
+
+// licenseExpiry reads IPN_LICENSE_EXP, also as a bare date.
+func licenseExpiry(s string) (time.Time, bool) {
+	for _, layout := range []string{expLayout, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
 }
 
 func nonEmpty(ss ...string) []string {

@@ -235,3 +235,75 @@ func TestReadRefusesOtherMethods(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// licensed is ipnOrder with its lines' license fields: line 1's type,
+// reference and expiry as given, line 2 a new license, line 3 none.
+func licensed(typ, ref, exp string) [][2]string {
+	pairs := ipnOrder("COMPLETE")
+	date := pairs[len(pairs)-1]
+	pairs = append(pairs[:len(pairs)-1],
+		[2]string{"IPN_LICENSE_TYPE[]", typ}, [2]string{"IPN_LICENSE_TYPE[]", "NEW"}, [2]string{"IPN_LICENSE_TYPE[]", ""},
+		[2]string{"IPN_LICENSE_REF[]", ref}, [2]string{"IPN_LICENSE_REF[]", "LREF2"}, [2]string{"IPN_LICENSE_REF[]", ""},
+		[2]string{"IPN_LICENSE_EXP[]", exp}, [2]string{"IPN_LICENSE_EXP[]", "2025-06-01 00:00:00"}, [2]string{"IPN_LICENSE_EXP[]", ""},
+		date)
+	return pairs
+}
+
+func decodePairs(t *testing.T, pairs [][2]string) storefront.Reading {
+	t.Helper()
+	p := provider(t)
+	c, err := call(t, p, form(signed(pairs, testenv.TwoCheckoutSecretKey)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Kind{}.Decode(context.Background(), c, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRenewal(t *testing.T) {
+	r := decodePairs(t, licensed("RENEWAL", "LREF1", "2027-01-01 00:00:00"))
+	if len(r.Requests) != 2 || len(r.Skipped) != 1 {
+		t.Fatalf("requests %d skipped %v, want 2 and the unmapped one", len(r.Requests), r.Skipped)
+	}
+	a, b := r.Requests[0], r.Requests[1]
+	if a.Method != "renewsubscriptionhttp" || a.Purchase.Subscription != "LREF1" ||
+		!a.Purchase.ExpiryDate.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) ||
+		a.Purchase.PurchaseID != "1000037" || a.Purchase.RunningNo != "1" || a.Args.ProductID != 1 ||
+		!a.Confirmed || a.Event != "1000037-COMPLETE" || len(a.Warnings) != 0 || a.Purchase.Fields["IPN_LICENSE_TYPE"] != "RENEWAL" {
+		t.Errorf("renewal: %+v", a)
+	}
+	// A new license is a new line, whose subscription its renewals find.
+	if b.Method != "getactivationkey" || b.Purchase.Subscription != "LREF2" || !b.Purchase.ExpiryDate.IsZero() || b.Purchase.RunningNo != "2" {
+		t.Errorf("new license: %+v", b)
+	}
+}
+
+func TestRenewalExpiry(t *testing.T) {
+	r := decodePairs(t, licensed("renewal", "LREF1", "2027-01-01"))
+	if a := r.Requests[0]; a.Method != "renewsubscriptionhttp" || !a.Purchase.ExpiryDate.Equal(time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Errorf("bare date: %+v", a)
+	}
+	for _, exp := range []string{"01/01/2027", "never"} {
+		r := decodePairs(t, licensed("RENEWAL", "LREF1", exp))
+		a := r.Requests[0]
+		if a.Method != "renewsubscriptionhttp" || !a.Purchase.ExpiryDate.IsZero() ||
+			len(a.Warnings) != 1 || !strings.Contains(a.Warnings[0], "IPN_LICENSE_EXP[0]: not a date") {
+			t.Errorf("%q: expiry %v warnings %q", exp, a.Purchase.ExpiryDate, a.Warnings)
+		}
+	}
+	// No expiry given: the renewal adds the line's own period, silently.
+	if a := decodePairs(t, licensed("RENEWAL", "LREF1", "")).Requests[0]; !a.Purchase.ExpiryDate.IsZero() || len(a.Warnings) != 0 {
+		t.Errorf("no expiry: %+v", a)
+	}
+}
+
+func TestRenewalWithoutReferenceSkipped(t *testing.T) {
+	r := decodePairs(t, licensed("RENEWAL", "", "2027-01-01 00:00:00"))
+	if len(r.Requests) != 1 || r.Requests[0].Purchase.RunningNo != "2" || len(r.Skipped) != 2 ||
+		!strings.Contains(r.Skipped[0], "line 1") || !strings.Contains(r.Skipped[0], "IPN_LICENSE_REF") {
+		t.Errorf("requests %+v skipped %q", r.Requests, r.Skipped)
+	}
+}
