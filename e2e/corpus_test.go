@@ -111,12 +111,11 @@ func TestStripeCorpus(t *testing.T) {
 func runCorpus(t *testing.T, path string) {
 	s := newStack(t)
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
-	keyed := 0
-	revocations := map[string]bool{} // RevokeLicense workflows started
+	tally := newCorpusTally()
 	for _, tc := range loadCorpus(t, path) {
 		t.Run(tc.Name, func(t *testing.T) {
-			var answers, keysOf []string // keysOf: each call's keys, a webhook's first line's
-			var lines [][]order.LineID
+			var answers []string
+			run := &corpusRun{}
 			for i, c := range tc.Calls {
 				method := c.Method
 				if method == "" {
@@ -137,66 +136,128 @@ func runCorpus(t *testing.T, path string) {
 					body, edit = s.stripeCall(t, c, fill)
 				}
 				ids := c.lines(t, fill, target, body)
-				lines = append(lines, ids)
 				if method == http.MethodGet {
 					body = ""
 				}
 				status, answer := s.do(method, target, body, edit)
 				answers = append(answers, answer)
-				if status != c.Want.Status {
-					t.Fatalf("call %d: status %d %q, want %d", i, status, answer, c.Want.Status)
-				}
-				keysOf = append(keysOf, answer)
-				if status != http.StatusOK {
-					if !strings.Contains(answer, c.Want.Reason) || strings.Contains(answer, password) {
-						t.Errorf("call %d: reason %q, want it to hold %q", i, answer, c.Want.Reason)
-					}
+				if !run.answered(t, i, ids, status, answer, c.Want) {
 					continue
-				}
-				if c.Want.SameKeyAs == nil && !c.Want.Repeat {
-					keyed += len(ids)
 				}
 				if c.notification() {
 					if want := fill(c.Want.Ack); answer != want {
 						t.Errorf("call %d: answer %q, want %q", i, answer, want)
 					}
 				}
-				c.Want.EmailTo = fill(c.Want.EmailTo)
-				for k, v := range c.Want.Fields {
-					c.Want.Fields[k] = fill(v)
+				var event string
+				if c.Stripe != nil {
+					event = fill(c.Stripe.Event)
 				}
-				for j, id := range ids {
-					var original *order.Original
-					if n := c.Want.Renews; n != nil {
-						original = &order.Original{LineID: lines[*n][0]}
-					}
-					keys := answer
-					if c.notification() { // keyed in the background
-						keys = s.keysOf(t, i, id, original)
-						if j == 0 {
-							keysOf[i] = keys
-						}
-					}
-					if n := c.Want.SameKeyAs; n != nil && keys != keysOf[*n] {
-						t.Errorf("call %d: key %q, want call %d's %q", i, keys, *n, keysOf[*n])
-					}
-					if n := c.Want.Renews; n != nil {
-						checkSerials(t, i, s.ring, keys, keysOf[*n])
-					}
-					if c.Want.SameKeyAs == nil && !c.Want.Repeat {
-						s.checkCorpusCall(t, i, id, keys, original, c.Want)
-					}
-					if c.Want.Revoked != nil {
-						s.checkRevoked(t, i, id, keys, c, fill, revocations)
-					}
-				}
+				s.checkLines(t, run, tally, i, answer, c.notification(), event, c.Want.filled(fill))
 			}
 		})
 	}
-	// Refused calls started nothing: every workflow belongs to a keyed
-	// line, or revokes one.
-	if want := int64(keyed + len(revocations)); s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", want) != want {
-		t.Errorf("workflows started: want one per keyed line (%d) and revocation (%d)", keyed, len(revocations))
+	s.checkStarted(t, tally)
+}
+
+// corpusTally is what a corpus run started, across its cases: the lines it
+// keyed and the RevokeLicense workflows.
+type corpusTally struct {
+	keyed       int
+	revocations map[string]bool
+}
+
+func newCorpusTally() *corpusTally { return &corpusTally{revocations: map[string]bool{}} }
+
+// corpusRun is what a case's calls leave for the later ones: each call's
+// lines, and its keys (a notification's, its first line's).
+type corpusRun struct {
+	lines  [][]order.LineID
+	keysOf []string
+}
+
+// answered records call i's lines and answer, checks its status (and a
+// refusal's reason, which never holds the password), and reports whether
+// it was keyed (200).
+func (run *corpusRun) answered(t *testing.T, i int, ids []order.LineID, status int, answer string, want corpusWant) bool {
+	t.Helper()
+	run.lines = append(run.lines, ids)
+	run.keysOf = append(run.keysOf, answer)
+	if status != want.Status {
+		t.Fatalf("call %d: status %d %q, want %d", i, status, answer, want.Status)
+	}
+	if status != http.StatusOK {
+		if !strings.Contains(answer, want.Reason) || strings.Contains(answer, password) {
+			t.Errorf("call %d: reason %q, want it to hold %q", i, answer, want.Reason)
+		}
+		return false
+	}
+	return true
+}
+
+// filled is want with the run's placeholders filled in.
+func (w corpusWant) filled(fill func(string) string) corpusWant {
+	w.EmailTo = fill(w.EmailTo)
+	fields := make(map[string]string, len(w.Fields))
+	for k, v := range w.Fields {
+		fields[k] = fill(v)
+	}
+	w.Fields = fields
+	warnings := make([]string, len(w.Warnings))
+	for k, v := range w.Warnings {
+		warnings[k] = fill(v)
+	}
+	w.Warnings = warnings
+	return w
+}
+
+// checkLines checks the lines call i keyed: their keys (the answer, or
+// for a notification, keyed in the background, the workflow's), the same
+// key as an earlier call's, a renewal's serials and issue day, the claims
+// and what was stored, and what event (a notification's event id) did to
+// the keys (want.revoked).
+func (s *stack) checkLines(t *testing.T, run *corpusRun, tally *corpusTally, i int, answer string, background bool, event string, want corpusWant) {
+	t.Helper()
+	ids := run.lines[i]
+	if want.SameKeyAs == nil && !want.Repeat {
+		tally.keyed += len(ids)
+	}
+	for j, id := range ids {
+		var original *order.Original
+		if n := want.Renews; n != nil {
+			original = &order.Original{LineID: run.lines[*n][0]}
+		}
+		keys := answer
+		if background {
+			keys = s.keysOf(t, i, id, original)
+			if j == 0 {
+				run.keysOf[i] = keys
+			}
+		}
+		if n := want.SameKeyAs; n != nil && keys != run.keysOf[*n] {
+			t.Errorf("call %d: key %q, want call %d's %q", i, keys, *n, run.keysOf[*n])
+		}
+		if n := want.Renews; n != nil {
+			checkSerials(t, i, s.ring, keys, run.keysOf[*n])
+		}
+		if want.SameKeyAs == nil && !want.Repeat {
+			s.checkCorpusCall(t, i, id, keys, original, want)
+		}
+		if want.Revoked != nil {
+			if event == "" {
+				t.Fatalf("call %d: want.revoked needs the call's event", i)
+			}
+			s.checkRevoked(t, i, id, keys, event, *want.Revoked, tally.revocations)
+		}
+	}
+}
+
+// checkStarted checks that refused calls started nothing: every workflow
+// of the run belongs to a keyed line, or revokes one.
+func (s *stack) checkStarted(t *testing.T, tally *corpusTally) {
+	t.Helper()
+	if want := int64(tally.keyed + len(tally.revocations)); s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", want) != want {
+		t.Errorf("workflows started: want one per keyed line (%d) and revocation (%d)", tally.keyed, len(tally.revocations))
 		resp, _ := s.app.Temporal.ListWorkflow(context.Background(), &workflowservice.ListWorkflowExecutionsRequest{Query: "TaskQueue = '" + s.app.Env.TaskQueue + "'"})
 		for _, e := range resp.GetExecutions() {
 			t.Logf("workflow %s: %s", e.GetExecution().GetWorkflowId(), e.GetStatus())
@@ -286,30 +347,32 @@ func (s *stack) keysOf(t *testing.T, i int, id order.LineID, original *order.Ori
 	return strings.Join(res.Keys, "\n")
 }
 
-// checkRevoked checks what a Stripe event did to a line's keys
-// (want.revoked): revoked by the event's RevokeLicense workflow, which is
-// noted in revocations, or kept.
-func (s *stack) checkRevoked(t *testing.T, i int, id order.LineID, keys string, c corpusCall, fill func(string) string, revocations map[string]bool) {
+// checkRevoked checks what a notification's event did to a line's keys
+// (want.revoked): revoked, by the RevokeLicense workflow of the line and
+// the event (noted in revocations) having revoked each key, or kept, with
+// no such workflow; and the store says so of each key.
+func (s *stack) checkRevoked(t *testing.T, i int, id order.LineID, keys, event string, revoked bool, revocations map[string]bool) {
 	t.Helper()
-	if c.Stripe == nil {
-		t.Fatalf("call %d: want.revoked is for Stripe's events", i)
-	}
-	ctx := context.Background()
-	wf := workflows.RevokeLicenseID(id.Name(), "event-"+fill(c.Stripe.Event))
-	if *c.Want.Revoked {
-		wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		defer cancel()
-		if err := s.app.Temporal.GetWorkflow(wctx, wf, "").Get(wctx, nil); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	wf := workflows.RevokeLicenseID(id.Name(), "event-"+event)
+	ks := strings.Split(keys, "\n")
+	if revoked {
+		var n int
+		if err := s.app.Temporal.GetWorkflow(ctx, wf, "").Get(ctx, &n); err != nil {
 			t.Fatalf("call %d: %s: %v", i, wf, err)
+		}
+		if n != len(ks) {
+			t.Errorf("call %d: %s revoked %d keys, want %d", i, wf, n, len(ks))
 		}
 		revocations[wf] = true
 	} else if _, err := s.app.Temporal.DescribeWorkflow(ctx, wf, ""); err == nil {
 		// Started before the answer, if at all.
 		t.Errorf("call %d: %s started, want the keys kept", i, wf)
 	}
-	for _, k := range strings.Split(keys, "\n") {
-		if st, err := s.app.Store.KeyState(ctx, k); err != nil || st.Revoked != *c.Want.Revoked {
-			t.Errorf("call %d: key of %s: revoked %v (%v), want %v", i, id, st.Revoked, err, *c.Want.Revoked)
+	for _, k := range ks {
+		if st, err := s.app.Store.KeyState(ctx, k); err != nil || st.Revoked != revoked {
+			t.Errorf("call %d: key of %s: revoked %v (%v), want %v", i, id, st.Revoked, err, revoked)
 		}
 	}
 }

@@ -67,12 +67,10 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 	}
 	s := newStack(t)
 	fill := strings.NewReplacer("{pwd}", url.QueryEscape(password), "{id}", s.prefix).Replace
-	keyed := 0
-	revocations := map[string]bool{}
+	tally := newCorpusTally()
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			var keysOf []string
-			var lines [][]order.LineID
+			run := &corpusRun{}
 			for i, c := range tc.Calls {
 				var fields []string
 				var source strings.Builder
@@ -102,16 +100,8 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 					}
 					ids = append(ids, id)
 				}
-				lines = append(lines, ids)
 				status, answer := s.do(http.MethodPost, fill(c.URL), strings.Join(fields, "&"), nil)
-				keysOf = append(keysOf, answer)
-				if status != c.Want.Status {
-					t.Fatalf("call %d: status %d %q, want %d", i, status, answer, c.Want.Status)
-				}
-				if status != http.StatusOK {
-					if !strings.Contains(answer, c.Want.Reason) || strings.Contains(answer, password) {
-						t.Errorf("call %d: reason %q, want it to hold %q", i, answer, c.Want.Reason)
-					}
+				if !run.answered(t, i, ids, status, answer, c.Want) {
 					continue
 				}
 				m := readReceipt.FindStringSubmatch(answer)
@@ -123,38 +113,11 @@ func runTwoCheckoutCorpus(t *testing.T, path string) {
 				if want := twoCheckoutHMAC(testenv.TwoCheckoutSecretKey, receipt); m[2] != want {
 					t.Errorf("call %d: read receipt's hash %s, want %s", i, m[2], want)
 				}
-				if c.Want.SameKeyAs == nil && !c.Want.Repeat {
-					keyed += len(ids)
-				}
-				c.Want.EmailTo = fill(c.Want.EmailTo)
 				event := get["REFNO"] + "-" + strings.ToUpper(get["ORDERSTATUS"])
-				for j, id := range ids {
-					var original *order.Original
-					if n := c.Want.Renews; n != nil {
-						original = &order.Original{LineID: lines[*n][0]}
-					}
-					keys := s.keysOf(t, i, id, original)
-					if j == 0 {
-						keysOf[i] = keys
-					}
-					if n := c.Want.SameKeyAs; n != nil && keys != keysOf[*n] {
-						t.Errorf("call %d: key %q, want call %d's %q", i, keys, *n, keysOf[*n])
-					}
-					if n := c.Want.Renews; n != nil {
-						checkSerials(t, i, s.ring, keys, keysOf[*n])
-					}
-					if c.Want.SameKeyAs == nil && !c.Want.Repeat {
-						s.checkCorpusCall(t, i, id, keys, original, c.Want)
-					}
-					if c.Want.Revoked != nil {
-						s.checkPaddleRevoked(t, i, id, keys, event, *c.Want.Revoked, revocations)
-					}
-				}
+				s.checkLines(t, run, tally, i, answer, true, event, c.Want.filled(fill))
 			}
 		})
 	}
 	// Refused and skipped IPNs started nothing.
-	if want := int64(keyed + len(revocations)); s.countWorkflows("TaskQueue = '"+s.app.Env.TaskQueue+"'", want) != want {
-		t.Errorf("workflows started: want one per keyed line (%d) and revocation (%d)", keyed, len(revocations))
-	}
+	s.checkStarted(t, tally)
 }
