@@ -127,13 +127,22 @@ func (d *decoder) checkout(r *storefront.Reading) error {
 	}
 	for i, li := range items {
 		req, skip, err := d.checkoutLine(&cs, i, li)
-		if err != nil {
-			return lineError(fmt.Sprintf("line_items[%d]", i), err)
+		if err := d.add(r, "line_items", "session "+cs.ID, i, req, skip, err); err != nil {
+			return err
 		}
-		if skip != "" {
-			d.skip(r, "session %s line %d: %s", cs.ID, i+1, skip)
-			continue
-		}
+	}
+	return nil
+}
+
+// add puts line i's request in the reading, or says why it was skipped;
+// a failure names the line (field[i]).
+func (d *decoder) add(r *storefront.Reading, field, of string, i int, req storefront.Request, skip string, err error) error {
+	switch {
+	case err != nil:
+		return lineError(fmt.Sprintf("%s[%d]", field, i), err)
+	case skip != "":
+		d.skip(r, "%s line %d: %s", of, i+1, skip)
+	default:
 		r.Requests = append(r.Requests, req)
 	}
 	return nil
@@ -273,14 +282,9 @@ func (d *decoder) invoice(r *storefront.Reading) error {
 			oldLine = old.Lines.Data[i]
 		}
 		req, skip, err := d.renewalLine(&in, sub, i, l, oldLine)
-		if err != nil {
-			return lineError(fmt.Sprintf("lines[%d]", i), err)
+		if err := d.add(r, "lines", "invoice "+in.ID, i, req, skip, err); err != nil {
+			return err
 		}
-		if skip != "" {
-			d.skip(r, "invoice %s line %d: %s", in.ID, i+1, skip)
-			continue
-		}
-		r.Requests = append(r.Requests, req)
 	}
 	return nil
 }

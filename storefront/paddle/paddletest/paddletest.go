@@ -133,25 +133,13 @@ func (s *Server) AddTransaction(raw []byte) error {
 // AddCustomer registers a customer, which a transaction read with
 // include=customer carries by its customer_id (and an address or a
 // business likewise, by address_id and business_id).
-func (s *Server) AddCustomer(c Customer) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.customers[c.ID] = c
-}
+func (s *Server) AddCustomer(c Customer) { put(&s.mu, s.customers, c.ID, c) }
 
 // AddAddress registers an address.
-func (s *Server) AddAddress(a Address) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.addresses[a.ID] = a
-}
+func (s *Server) AddAddress(a Address) { put(&s.mu, s.addresses, a.ID, a) }
 
 // AddBusiness registers a business.
-func (s *Server) AddBusiness(b Business) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.businesses[b.ID] = b
-}
+func (s *Server) AddBusiness(b Business) { put(&s.mu, s.businesses, b.ID, b) }
 
 // FailNext answers the next n calls with a 500.
 func (s *Server) FailNext(n int) {
@@ -241,3 +229,10 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func requestID() string { return strings.ToLower(rand.Text()[:8]) }
+
+// put registers v under id, replacing what was there, under mu.
+func put[T any](mu *sync.Mutex, m map[string]T, id string, v T) {
+	mu.Lock()
+	defer mu.Unlock()
+	m[id] = v
+}

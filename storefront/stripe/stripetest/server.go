@@ -209,33 +209,17 @@ func (s *Server) AddProducts(ps ...Product) {
 }
 
 // AddSession registers a checkout session.
-func (s *Server) AddSession(cs Session) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.sessions[cs.ID] = cs
-}
+func (s *Server) AddSession(cs Session) { put(&s.mu, s.sessions, cs.ID, cs) }
 
 // AddInvoice registers an invoice.
-func (s *Server) AddInvoice(in Invoice) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.invoices[in.ID] = in
-}
+func (s *Server) AddInvoice(in Invoice) { put(&s.mu, s.invoices, in.ID, in) }
 
 // AddCharge registers a charge, replacing one of the same id (a refund
 // since is the charge again, with its refunds).
-func (s *Server) AddCharge(ch Charge) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.charges[ch.ID] = ch
-}
+func (s *Server) AddCharge(ch Charge) { put(&s.mu, s.charges, ch.ID, ch) }
 
 // AddDispute registers a dispute.
-func (s *Server) AddDispute(dp Dispute) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.disputes[dp.ID] = dp
-}
+func (s *Server) AddDispute(dp Dispute) { put(&s.mu, s.disputes, dp.ID, dp) }
 
 // FailNext makes the next n requests answer status (a 5xx is Stripe's
 // api_error), before any other check.
@@ -786,4 +770,11 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
+}
+
+// put registers v under id, replacing what was there, under mu.
+func put[T any](mu *sync.Mutex, m map[string]T, id string, v T) {
+	mu.Lock()
+	defer mu.Unlock()
+	m[id] = v
 }
