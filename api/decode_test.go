@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/keysmith/keysmith/internal/testenv"
 	"github.com/keysmith/keysmith/license"
 )
 
@@ -29,22 +30,8 @@ func (c lineCall) target() string {
 }
 
 func (c lineCall) body(purchaseID string) string {
-	form := orderForm(purchaseID)
 	// A form field given here replaces orderForm's own.
-	for pair := range strings.SplitSeq(strings.TrimPrefix(c.form, "&"), "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if name == "" {
-			continue
-		}
-		var kept []string
-		for p := range strings.SplitSeq(form, "&") {
-			if n, _, _ := strings.Cut(p, "="); n != name {
-				kept = append(kept, p)
-			}
-		}
-		form = strings.Join(append(kept, pair), "&")
-	}
-	return form
+	return testenv.FormWith(orderForm(purchaseID), c.form)
 }
 
 // Calls that cannot be keyed as sent are refused with a reason for the

@@ -74,23 +74,7 @@ func mustLine(t *testing.T, d Builder, args, fields string) order.Line {
 }
 
 // formWith is baseForm with fields ("NAME=value&...") replacing its own.
-func formWith(fields string) string {
-	form := baseForm
-	for pair := range strings.SplitSeq(fields, "&") {
-		name, _, _ := strings.Cut(pair, "=")
-		if name == "" {
-			continue
-		}
-		var kept []string
-		for p := range strings.SplitSeq(form, "&") {
-			if n, _, _ := strings.Cut(p, "="); n != name {
-				kept = append(kept, p)
-			}
-		}
-		form = strings.Join(append(kept, pair), "&")
-	}
-	return form
-}
+func formWith(fields string) string { return testenv.FormWith(baseForm, fields) }
 
 func defaultBuilder(t *testing.T) Builder {
 	return Builder{Config: lineConfig(t, nil), Templates: templateSet{"default": true}}

@@ -62,3 +62,22 @@ func FastSpringHash(form url.Values) string {
 	h.Write([]byte(FastSpringPrivateKey))
 	return hex.EncodeToString(h.Sum(nil))
 }
+
+// FormWith is the form body form with fields ("NAME=value&...") replacing
+// its own of the same names and adding the others.
+func FormWith(form, fields string) string {
+	for pair := range strings.SplitSeq(strings.TrimPrefix(fields, "&"), "&") {
+		name, _, _ := strings.Cut(pair, "=")
+		if name == "" {
+			continue
+		}
+		var kept []string
+		for p := range strings.SplitSeq(form, "&") {
+			if n, _, _ := strings.Cut(p, "="); n != name {
+				kept = append(kept, p)
+			}
+		}
+		form = strings.Join(append(kept, pair), "&")
+	}
+	return form
+}

@@ -22,6 +22,7 @@ import (
 	"github.com/keysmith/keysmith/order"
 	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/storefront"
+	"github.com/keysmith/keysmith/storefront/storefronttest"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -125,14 +126,7 @@ func signBody(t *testing.T, body string) string {
 // call reads, verifies and decodes a call as the API does, for method.
 func call(t *testing.T, p *config.Provider, r *http.Request, method string) (storefront.Reading, error) {
 	t.Helper()
-	c, err := Kind{}.Read(r, p, method)
-	if err != nil {
-		return storefront.Reading{}, err
-	}
-	if err := (Kind{}).Verify(c, p); err != nil {
-		return storefront.Reading{}, err
-	}
-	return Kind{}.Decode(context.Background(), c, p)
+	return storefronttest.Serve(Kind{}, r, p, method)
 }
 
 // mustRemote is the one line of a remote request that must be accepted.

@@ -1,7 +1,6 @@
 package paddle
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/storefront"
 	"github.com/keysmith/keysmith/storefront/paddle/paddletest"
+	"github.com/keysmith/keysmith/storefront/storefronttest"
 )
 
 // The secrets of the test providers, through these environment variables.
@@ -82,14 +82,7 @@ func post(query string, body []byte) *http.Request {
 // call reads, verifies and decodes a call as the API does.
 func call(t *testing.T, p *config.Provider, r *http.Request) (storefront.Reading, error) {
 	t.Helper()
-	c, err := Kind{}.Read(r, p, webHook)
-	if err != nil {
-		return storefront.Reading{}, err
-	}
-	if err := (Kind{}).Verify(c, p); err != nil {
-		return storefront.Reading{}, err
-	}
-	return Kind{}.Decode(context.Background(), c, p)
+	return storefronttest.Serve(Kind{}, r, p, webHook)
 }
 
 // mustRead is the reading of an event that must be accepted; it checks

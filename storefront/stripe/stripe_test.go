@@ -19,6 +19,7 @@ import (
 	"github.com/keysmith/keysmith/config"
 	"github.com/keysmith/keysmith/qlm"
 	"github.com/keysmith/keysmith/storefront"
+	"github.com/keysmith/keysmith/storefront/storefronttest"
 	"github.com/keysmith/keysmith/storefront/stripe/stripetest"
 )
 
@@ -100,14 +101,7 @@ func post(query string, body []byte, secret string, at time.Time) *http.Request 
 // call reads, verifies and decodes a call as the API does.
 func call(t *testing.T, p *config.Provider, r *http.Request) (storefront.Reading, error) {
 	t.Helper()
-	c, err := Kind{}.Read(r, p, webHook)
-	if err != nil {
-		return storefront.Reading{}, err
-	}
-	if err := (Kind{}).Verify(c, p); err != nil {
-		return storefront.Reading{}, err
-	}
-	return Kind{}.Decode(context.Background(), c, p)
+	return storefronttest.Serve(Kind{}, r, p, webHook)
 }
 
 // mustRead is the reading of an event that must be accepted, sent as
